@@ -1,0 +1,1 @@
+"""The ``movierec`` command line: a thin layer over ``recsys`` (and ``flows``/``bentos``)."""

@@ -1,0 +1,1 @@
+"""Command groups of the ``movierec`` CLI; each module exposes ``register(app)``."""

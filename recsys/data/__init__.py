@@ -1,0 +1,1 @@
+"""Data contract, dataset registry, fetching, preparation and the `Interactions` value."""

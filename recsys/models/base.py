@@ -1,0 +1,474 @@
+"""The one ``Recommender`` protocol, the shared ``top_k``, and the base class every model uses.
+
+A model implements three small hooks and inherits everything else:
+
+* ``_fit(data)``: learn from an ``Interactions`` value;
+* ``_score_users(user_index)``: scores of known users for every item, shape
+  ``(len(user_index), n_items)``, NaN where the model cannot score an item;
+* optionally ``_score_history(item_index, ratings)`` to fold in a new user from a handful of
+  rated items (cold start), ``_item_vectors()`` for ``similar_items``, ``_state()`` /
+  ``_set_state()`` for persistence, and ``_predict_pairs`` for rating predictors.
+
+Sorting, tie-breaking, seen-item exclusion, candidate restriction, unknown users and
+items, batching, saving and loading live here, once (LensKit ``Pipeline`` + implicit's
+``RecommenderBase``). Scorers never sort.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, Self, runtime_checkable
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+from pydantic import BaseModel, ConfigDict
+from scipy import sparse
+
+from recsys.data.interactions import Interactions, Vocabulary
+from recsys.data.schema import ITEM_ID, USER_ID
+
+FORMAT_VERSION = 1
+MODEL_FILE = "model.json"
+ARRAYS_FILE = "arrays.npz"
+#: Users scored at once: bounds memory to BATCH x n_items floats.
+BATCH = 512
+
+
+class NotFittedError(RuntimeError):
+    """A model was used before ``fit`` (or ``load``)."""
+
+
+class ModelConfig(BaseModel):
+    """Base of every model's typed configuration: unknown keys are an error."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def as_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
+    """Normalise a seed or generator into a ``numpy`` generator (the one place for it)."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return np.random.default_rng(seed)
+
+
+@dataclass(frozen=True)
+class RecList:
+    """Ranked recommendations for one or more users.
+
+    Attributes:
+        frame: one row per recommendation with ``user_id``, ``item_id``, ``score``, ``rank``
+            (1-based), ranks contiguous per user.
+        cold_start: users that got the fallback (unknown to the model).
+    """
+
+    frame: pd.DataFrame
+    cold_start: frozenset[int] = field(default_factory=frozenset)
+
+    def for_user(self, user: int) -> pd.DataFrame:
+        return self.frame[self.frame[USER_ID] == user].reset_index(drop=True)
+
+    def items_of(self, user: int) -> list[int]:
+        return self.for_user(user)[ITEM_ID].tolist()
+
+    def as_dict(self) -> dict[int, list[tuple[int, float]]]:
+        out: dict[int, list[tuple[int, float]]] = {}
+        for user, group in self.frame.groupby(USER_ID, sort=False):
+            out[int(user)] = list(zip(group[ITEM_ID].tolist(), group["score"].tolist(), strict=True))
+        return out
+
+
+def top_k(
+    scores: NDArray[np.floating], k: int, exclude: sparse.csr_matrix | NDArray[np.bool_] | None = None
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Indices and values of the ``k`` best scores per row.
+
+    NaN and excluded entries never appear; rows with fewer than ``k`` valid entries are
+    padded with index ``-1`` and value NaN. Ties are broken by the lower item index, so
+    results are deterministic.
+
+    Args:
+        scores: ``(n_rows, n_items)`` scores, higher is better.
+        k: how many per row (``k >= 1``).
+        exclude: ``(n_rows, n_items)`` boolean sparse or dense mask of entries to drop.
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    work = np.array(scores, dtype=np.float64, copy=True, ndmin=2)
+    n_rows, n_items = work.shape
+    invalid = np.isnan(work)
+    if exclude is not None:
+        mask = exclude.toarray() if sparse.issparse(exclude) else np.asarray(exclude)
+        invalid |= mask.astype(bool)
+    work[invalid] = -np.inf
+    kk = min(k, n_items)
+    if kk == 0:
+        return np.full((n_rows, k), -1, np.int64), np.full((n_rows, k), np.nan)
+    if kk < n_items:
+        part = np.argpartition(-work, kk - 1, axis=1)[:, :kk]
+        # include every entry tied with the k-th value so tie-breaking by index is exact
+        kth = np.take_along_axis(work, part, axis=1).min(axis=1, keepdims=True)
+        cand_mask = work >= kth
+    else:
+        cand_mask = np.ones_like(work, dtype=bool)
+    idx = np.full((n_rows, k), -1, np.int64)
+    val = np.full((n_rows, k), np.nan)
+    for r in range(n_rows):
+        cand = np.flatnonzero(cand_mask[r] & ~invalid[r])
+        if cand.size == 0:
+            continue
+        order = np.lexsort((cand, -work[r, cand]))[:kk]
+        chosen = cand[order]
+        idx[r, : chosen.size] = chosen
+        val[r, : chosen.size] = work[r, chosen]
+    return idx, val
+
+
+@runtime_checkable
+class Recommender(Protocol):
+    """What every recommender offers, CF, content-based and neural alike."""
+
+    name: ClassVar[str]
+
+    def fit(self, interactions: Interactions) -> Self: ...
+
+    def score(self, user: int, items: ArrayLike | None = None) -> NDArray[np.float64]: ...
+
+    def recommend(
+        self,
+        users: int | Iterable[int],
+        k: int = 10,
+        *,
+        exclude_seen: bool = True,
+        candidates: ArrayLike | None = None,
+    ) -> RecList: ...
+
+
+def save_sparse(prefix: str, matrix: sparse.spmatrix) -> dict[str, NDArray[Any]]:
+    csr = sparse.csr_matrix(matrix)
+    return {
+        f"{prefix}.data": csr.data,
+        f"{prefix}.indices": csr.indices,
+        f"{prefix}.indptr": csr.indptr,
+        f"{prefix}.shape": np.asarray(csr.shape, dtype=np.int64),
+    }
+
+
+def load_sparse(prefix: str, arrays: dict[str, NDArray[Any]]) -> sparse.csr_matrix:
+    return sparse.csr_matrix(
+        (arrays[f"{prefix}.data"], arrays[f"{prefix}.indices"], arrays[f"{prefix}.indptr"]),
+        shape=tuple(int(x) for x in arrays[f"{prefix}.shape"]),
+    )
+
+
+def cosine_rows(matrix: sparse.csr_matrix, row: int) -> NDArray[np.float64]:
+    """Cosine similarity of one row of ``matrix`` to every row (sparse, O(nnz))."""
+    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+    sims = np.asarray((matrix @ matrix[row].T).todense()).ravel()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = sims / (norms * norms[row])
+    return np.nan_to_num(out, nan=0.0)
+
+
+class BaseRecommender(ABC):
+    """Shared behaviour of every model; subclasses implement the ``_`` hooks.
+
+    Fitted attributes (set by ``fit`` or ``load``):
+        users_: user vocabulary.
+        items_: item vocabulary.
+        seen_: binary CSR user x item matrix of training interactions.
+        fallback_: per-item fallback scores (damped popularity) for unknown users.
+        global_mean_: mean training rating (the default rating prediction).
+        fit_seconds_: wall time of the last ``fit``.
+    """
+
+    name: ClassVar[str] = "base"
+    Config: ClassVar[type[ModelConfig]] = ModelConfig
+    #: True for models whose scores are rating predictions (RMSE/MAE are meaningful).
+    predicts_ratings: ClassVar[bool] = False
+
+    def __init__(self, config: ModelConfig | None = None, **params: Any) -> None:
+        if config is not None and params:
+            raise TypeError("pass either a config or keyword parameters, not both")
+        self.config = config if config is not None else self.Config(**params)
+        if not isinstance(self.config, self.Config):
+            raise TypeError(f"{type(self).__name__} takes a {self.Config.__name__}")
+        self._fitted = False
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.config.model_dump().items())
+        return f"{type(self).__name__}({params})"
+
+    # -- hooks ---------------------------------------------------------------------------
+    @abstractmethod
+    def _fit(self, data: Interactions) -> None:
+        """Learn the model's state from ``data``."""
+
+    @abstractmethod
+    def _score_users(self, user_index: NDArray[np.int64]) -> NDArray[np.float64]:
+        """Scores of known users (dense indices) for every item: ``(len, n_items)``."""
+
+    def _score_history(
+        self, item_index: NDArray[np.int64], ratings: NDArray[np.float64]
+    ) -> NDArray[np.float64] | None:
+        """Scores for a new user described by rated items; ``None`` = not supported."""
+        return None
+
+    def _item_vectors(self) -> sparse.csr_matrix | NDArray[np.float64] | None:
+        """Item representations for ``similar_items``; ``None`` = use rating columns."""
+        return None
+
+    def _predict_pairs(
+        self, user_index: NDArray[np.int64], item_index: NDArray[np.int64]
+    ) -> NDArray[np.float64]:
+        """Predictions for known (user, item) index pairs; default reads ``_score_users``."""
+        out = np.empty(len(user_index))
+        for start in range(0, len(user_index), BATCH * 8):
+            u = user_index[start : start + BATCH * 8]
+            i = item_index[start : start + BATCH * 8]
+            uniq, inv = np.unique(u, return_inverse=True)
+            block = self._score_users(uniq)
+            out[start : start + len(u)] = block[inv, i]
+        return out
+
+    def _state(self) -> dict[str, NDArray[Any]]:
+        """Arrays that, with the config, restore the fitted model."""
+        return {}
+
+    def _set_state(self, arrays: dict[str, NDArray[Any]], folder: Path) -> None:
+        """Restore what ``_state`` (and ``_save_extra``) wrote."""
+
+    def _save_extra(self, folder: Path) -> None:
+        """Write non-array artefacts (e.g. a native Keras model) into ``folder``."""
+
+    # -- public API ----------------------------------------------------------------------
+    @property
+    def is_fitted(self) -> bool:
+        return self._fitted
+
+    def _check_fitted(self) -> None:
+        if not self._fitted:
+            raise NotFittedError(f"{type(self).__name__} is not fitted: call fit() or load() first")
+
+    def fit(self, interactions: Interactions) -> Self:
+        if len(interactions) == 0:
+            raise ValueError("cannot fit on an empty interactions table")
+        start = time.perf_counter()
+        self.users_: Vocabulary = interactions.users
+        self.items_: Vocabulary = interactions.items
+        seen = interactions.matrix("ones").copy()
+        seen.data[:] = 1.0
+        self.seen_: sparse.csr_matrix = seen
+        self.global_mean_: float = float(interactions.frame["rating"].mean())
+        counts = np.asarray(seen.sum(axis=0)).ravel()
+        self.fallback_: NDArray[np.float64] = np.log1p(counts)
+        self._fit(interactions)
+        self._fitted = True
+        self.fit_seconds_: float = time.perf_counter() - start
+        return self
+
+    @property
+    def n_items(self) -> int:
+        self._check_fitted()
+        return len(self.items_)
+
+    def score(self, user: int, items: ArrayLike | None = None) -> NDArray[np.float64]:
+        """Scores of ``items`` (raw ids; all items in vocabulary order when ``None``) for ``user``.
+
+        An unknown user gets the fallback scores; unknown items score NaN.
+        """
+        self._check_fitted()
+        uidx = self.users_.index([user])[0]
+        row = self._fallback_row() if uidx < 0 else self._score_users(np.array([uidx]))[0]
+        if items is None:
+            return np.asarray(row, dtype=np.float64)
+        iidx = self.items_.index(items)
+        out = np.where(iidx >= 0, row[np.clip(iidx, 0, None)], np.nan)
+        return out.astype(np.float64)
+
+    def _fallback_row(self) -> NDArray[np.float64]:
+        return self.fallback_.astype(np.float64)
+
+    def predict(self, users: ArrayLike, items: ArrayLike) -> NDArray[np.float64]:
+        """Pairwise predictions; unknown users or items get ``global_mean_`` for rating models."""
+        self._check_fitted()
+        uidx = self.users_.index(users)
+        iidx = self.items_.index(items)
+        if uidx.shape != iidx.shape:
+            raise ValueError("users and items must have the same length")
+        out = np.full(uidx.shape, np.nan)
+        known = (uidx >= 0) & (iidx >= 0)
+        if known.any():
+            out[known] = self._predict_pairs(uidx[known], iidx[known])
+        if self.predicts_ratings:
+            out = np.where(np.isnan(out), self.global_mean_, out)
+        return out
+
+    def _rank(
+        self,
+        scores: NDArray[np.float64],
+        users: Sequence[int],
+        k: int,
+        exclude: sparse.csr_matrix | None,
+        candidate_mask: NDArray[np.bool_] | None,
+    ) -> pd.DataFrame:
+        if candidate_mask is not None:
+            scores = np.where(candidate_mask[None, :], scores, np.nan)
+        idx, val = top_k(scores, k, exclude)
+        rows = np.repeat(np.asarray(users, dtype=np.int64), k)
+        flat_idx, flat_val = idx.ravel(), val.ravel()
+        ranks = np.tile(np.arange(1, k + 1), len(users))
+        keep = flat_idx >= 0
+        return pd.DataFrame(
+            {
+                USER_ID: rows[keep],
+                ITEM_ID: self.items_.id_of(flat_idx[keep]),
+                "score": flat_val[keep],
+                "rank": ranks[keep],
+            }
+        )
+
+    def _candidate_mask(self, candidates: ArrayLike | None) -> NDArray[np.bool_] | None:
+        if candidates is None:
+            return None
+        cidx = self.items_.index(candidates)
+        mask = np.zeros(self.n_items, dtype=bool)
+        mask[cidx[cidx >= 0]] = True
+        return mask
+
+    def recommend(
+        self,
+        users: int | Iterable[int],
+        k: int = 10,
+        *,
+        exclude_seen: bool = True,
+        candidates: ArrayLike | None = None,
+    ) -> RecList:
+        """Top-``k`` items for each user; unknown users get the fallback (``cold_start``)."""
+        self._check_fitted()
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        user_list = [int(users)] if np.isscalar(users) else [int(u) for u in users]  # type: ignore[arg-type]
+        uidx = self.users_.index(user_list)
+        mask = self._candidate_mask(candidates)
+        frames: list[pd.DataFrame] = []
+        known_pos = np.flatnonzero(uidx >= 0)
+        for start in range(0, len(known_pos), BATCH):
+            pos = known_pos[start : start + BATCH]
+            scores = self._score_users(uidx[pos])
+            exclude = self.seen_[uidx[pos]] if exclude_seen else None
+            frames.append(self._rank(scores, [user_list[p] for p in pos], k, exclude, mask))
+        cold = [user_list[p] for p in np.flatnonzero(uidx < 0)]
+        if cold:
+            scores = np.tile(self._fallback_row(), (len(cold), 1))
+            frames.append(self._rank(scores, cold, k, None, mask))
+        frame = pd.concat(frames, ignore_index=True) if frames else self._rank(
+            np.empty((0, self.n_items)), [], k, None, None
+        )
+        order = {u: i for i, u in enumerate(user_list)}
+        frame = frame.sort_values(
+            [USER_ID, "rank"], key=lambda s: s.map(order) if s.name == USER_ID else s, kind="stable"
+        ).reset_index(drop=True)
+        return RecList(frame, frozenset(cold))
+
+    def recommend_for_history(
+        self,
+        item_ids: ArrayLike,
+        ratings: ArrayLike | None = None,
+        k: int = 10,
+        *,
+        candidates: ArrayLike | None = None,
+        user_id: int = -1,
+    ) -> RecList:
+        """Top-``k`` for a visitor described only by rated (or liked) items.
+
+        Models that can fold in a new user do so; the others return the fallback, and the
+        result's ``cold_start`` then names ``user_id``. The given items are excluded.
+        """
+        self._check_fitted()
+        iidx = self.items_.index(item_ids)
+        vals = np.ones(len(iidx)) * 5.0 if ratings is None else np.asarray(ratings, float)
+        known = iidx >= 0
+        scores = self._score_history(iidx[known], vals[known]) if known.any() else None
+        cold = scores is None
+        row = self._fallback_row() if scores is None else np.asarray(scores, dtype=np.float64)
+        exclude = np.zeros((1, self.n_items), dtype=bool)
+        exclude[0, iidx[known]] = True
+        frame = self._rank(row[None, :], [user_id], k, exclude, self._candidate_mask(candidates))
+        return RecList(frame, frozenset([user_id]) if cold else frozenset())
+
+    def similar_items(self, item_id: int, k: int = 10) -> pd.DataFrame:
+        """The ``k`` items most similar to ``item_id`` (cosine over the model's item vectors).
+
+        Raises:
+            KeyError: for an item the model does not know.
+        """
+        self._check_fitted()
+        iidx = int(self.items_.index([item_id])[0])
+        if iidx < 0:
+            raise KeyError(f"unknown item {item_id}")
+        vectors = self._item_vectors()
+        if vectors is None:
+            vectors = self.seen_.T.tocsr()
+        if sparse.issparse(vectors):
+            sims = cosine_rows(sparse.csr_matrix(vectors), iidx)
+        else:
+            dense = np.asarray(vectors, dtype=np.float64)
+            norms = np.linalg.norm(dense, axis=1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                sims = np.nan_to_num(dense @ dense[iidx] / (norms * norms[iidx]))
+        exclude = np.zeros((1, self.n_items), dtype=bool)
+        exclude[0, iidx] = True
+        frame = self._rank(sims[None, :], [item_id], k, exclude, None)
+        return frame.rename(columns={USER_ID: "query_item_id"})
+
+    # -- persistence ---------------------------------------------------------------------
+    def save(self, folder: str | Path) -> Path:
+        """Write the fitted model to ``folder`` (JSON config + ``.npz`` arrays, no pickle)."""
+        self._check_fitted()
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        arrays: dict[str, NDArray[Any]] = {
+            "users": self.users_.ids,
+            "items": self.items_.ids,
+            "fallback": self.fallback_,
+            "global_mean": np.asarray([self.global_mean_]),
+            **save_sparse("seen", self.seen_),
+        }
+        for key, value in self._state().items():
+            arrays[f"state/{key}"] = np.asarray(value)
+        np.savez_compressed(folder / ARRAYS_FILE, **arrays)  # type: ignore[arg-type]
+        self._save_extra(folder)
+        meta = {
+            "format": FORMAT_VERSION,
+            "model": self.name,
+            "config": self.config.model_dump(mode="json"),
+            "predicts_ratings": self.predicts_ratings,
+            "fit_seconds": getattr(self, "fit_seconds_", None),
+        }
+        (folder / MODEL_FILE).write_text(json.dumps(meta, indent=2))
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Self:
+        folder = Path(folder)
+        meta = json.loads((folder / MODEL_FILE).read_text())
+        if meta.get("model") != cls.name:
+            raise ValueError(f"{folder} holds a {meta.get('model')!r} model, not {cls.name!r}")
+        model = cls(cls.Config(**meta["config"]))
+        with np.load(folder / ARRAYS_FILE, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+        model.users_ = Vocabulary(arrays["users"])
+        model.items_ = Vocabulary(arrays["items"])
+        model.fallback_ = arrays["fallback"]
+        model.global_mean_ = float(arrays["global_mean"][0])
+        model.seen_ = load_sparse("seen", arrays)
+        state = {k.removeprefix("state/"): v for k, v in arrays.items() if k.startswith("state/")}
+        model._set_state(state, folder)
+        model._fitted = True
+        return model

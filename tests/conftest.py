@@ -1,0 +1,39 @@
+"""Shared fixtures: real MovieLens from ``../shared/data`` (or $MOVIEREC_DATA_MIRROR), tiny frames."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MIRROR = Path(os.environ.get("MOVIEREC_DATA_MIRROR", ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def mirror() -> Path:
+    if not (MIRROR / "ml-100k" / "u.data").is_file():
+        pytest.skip(f"no MovieLens mirror at {MIRROR}")
+    return MIRROR
+
+
+@pytest.fixture(scope="session")
+def ml100k_dir(tmp_path_factory: pytest.TempPathFactory, mirror: Path) -> Path:
+    """Prepared ML-100K tables (ratings/items/users Parquet) in a session temp folder."""
+    from recsys.data.fetch import fetch
+    from recsys.data.prepare import prepare
+
+    root = tmp_path_factory.mktemp("ml100k")
+    fetch("ml-100k", cache_dir=root / "raw", source=mirror)
+    prepare("ml-100k", raw_dir=root / "raw", out_dir=root / "processed")
+    return root / "processed" / "ml-100k"
+
+
+@pytest.fixture(scope="session")
+def ml100k(ml100k_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(ratings, items, users) of ML-100K."""
+    return tuple(  # type: ignore[return-value]
+        pd.read_parquet(ml100k_dir / f"{n}.parquet") for n in ("ratings", "items", "users")
+    )
