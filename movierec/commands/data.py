@@ -34,6 +34,9 @@ def fetch_cmd(
     ] = None,
     cache_dir: Annotated[Path, typer.Option(help="Raw-data cache.")] = Path("data/raw"),
     no_kg: Annotated[bool, typer.Option("--no-kg", help="Skip the ML-100K knowledge graph.")] = False,
+    manifest: Annotated[
+        Path | None, typer.Option(help="Also write what was fetched (source, sha256) as JSON here.")
+    ] = None,
 ) -> None:
     """Fetch a dataset into the raw cache, verifying every file's sha256."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
@@ -56,6 +59,15 @@ def fetch_cmd(
             fail(str(exc))
         except ValueError as exc:
             fail(str(exc))
+    if manifest is not None:
+        import json
+
+        manifest.parent.mkdir(parents=True, exist_ok=True)
+        manifest.write_text(json.dumps({
+            "dataset": dataset, "source": result.source, "path": str(result.path),
+            "files": result.files,
+            "knowledge_graph": str(result.knowledge_graph) if result.knowledge_graph else None,
+        }, indent=2) + "\n")
     kg = f", knowledge graph in {result.knowledge_graph}" if result.knowledge_graph else ""
     console.print(f"[green]fetched[/] {dataset} from {result.source}: "
                   f"{len(result.files)} verified file(s) in {result.path}{kg}")

@@ -36,6 +36,7 @@ from recsys.data.registry import (
 
 MIRROR_ENV = "MOVIEREC_DATA_MIRROR"
 INDEX_ENV = "MOVIEREC_PACKAGE_INDEX"
+GROUPLENS_ENV = "MOVIEREC_GROUPLENS_URL"
 DEFAULT_INDEX = "https://pypi.org/simple"
 RECBOLE_WHEEL = f"recbole-{RECBOLE_VERSION}-py3-none-any.whl"
 RECBOLE_WHEEL_SHA256 = "9c9948202011f37eb0a7c6768129313f00d6403ad221ec940d5e2d5d5f33a407"
@@ -106,6 +107,7 @@ def _install(staging: Path, target: Path, files: dict[str, str], source: str) ->
         shutil.rmtree(backup, ignore_errors=True)
         target.rename(backup)
     staging.rename(target)
+    target.chmod(0o755)  # mkdtemp made it private
     shutil.rmtree(backup, ignore_errors=True)
 
 
@@ -168,7 +170,8 @@ def _from_grouplens(
     spec: DatasetSpec, expected: dict[str, str | None], staging: Path, progress: ProgressFn | None
 ) -> None:
     archive = staging / f"{spec.name}.zip"
-    _download(spec.url, archive, progress)
+    base = os.environ.get(GROUPLENS_ENV)
+    _download(f"{base.rstrip('/')}/{spec.name}.zip" if base else spec.url, archive, progress)
     if spec.archive_md5:
         got = hashlib.md5(archive.read_bytes()).hexdigest()  # noqa: S324 - GroupLens publishes MD5
         if got != spec.archive_md5:
@@ -212,7 +215,7 @@ def _try_sources(
     order: list[str],
     source_path: Path | None,
     progress: ProgressFn | None,
-    errors: list[str],
+    errors: list[FetchError],
 ) -> tuple[str, dict[str, str]] | None:
     """Try each source in ``order`` for one file set; install the first verified copy."""
     for source in order:
@@ -223,7 +226,7 @@ def _try_sources(
                 try:
                     return "cache", _verify(target, pinned, "cache")
                 except FetchError as exc:
-                    errors.append(str(exc))
+                    errors.append(exc)
             continue
         if source == "local":
             mirror = source_path or (Path(os.environ[MIRROR_ENV]) if os.environ.get(MIRROR_ENV) else None)
@@ -247,7 +250,7 @@ def _try_sources(
             _install(staging, target, files, source)
             return source, files
         except FetchError as exc:
-            errors.append(str(exc))
+            errors.append(exc)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return None
@@ -288,7 +291,7 @@ def fetch(
             raise FetchError(f"--source {source_path} does not exist")
         order = ["local"]
 
-    errors: list[str] = []
+    errors: list[FetchError] = []
     target = cache_dir / dataset
     kg_target = cache_dir / f"{dataset}-recbole"
     result = _try_sources(dataset, spec, spec.files, target, [s for s in order if s != "recbole"],
@@ -300,8 +303,9 @@ def fetch(
         kg_files = _try_sources(f"{dataset}-recbole", spec, dict(spec.recbole), kg_target,
                                 kg_order, source_path, progress, errors)
     if result is None and kg_files is None:
-        tried = "\n  - ".join(errors) if errors else "no source was configured"
-        raise FetchError(f"could not fetch {dataset}:\n  - {tried}")
+        tried = "\n  - ".join(map(str, errors)) if errors else "no source was configured"
+        kind = ChecksumError if any(isinstance(e, ChecksumError) for e in errors) else FetchError
+        raise kind(f"could not fetch {dataset}:\n  - {tried}")
     if result is None:
         assert kg_files is not None
         return FetchResult(dataset, kg_target, kg_files[0], kg_files[1], kg_target)
