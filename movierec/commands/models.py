@@ -1,9 +1,265 @@
-"""`movierec` commands for this area (to be filled in)."""
+"""``movierec fit|recommend|predict|evaluate``: train, query and evaluate recommenders.
+
+The contract other tools rely on (names, flags and output formats):
+
+* ``fit --dataset D --train PATH --model NAME [--param k=v ...] --out DIR`` saves a model
+  folder (``BaseRecommender.save``) and ends with one summary line on stderr;
+* ``recommend --model-dir DIR (--user ID | --users FILE) -k 10`` prints one JSON object per
+  user on stdout: ``{"user_id": ..., "items": [{"item_id": ..., "score": ...}, ...]}`` with
+  ``"cold_start": true`` added only for users the model does not know;
+* ``predict --model-dir DIR --pairs PATH [--out PATH]`` writes ``user_id,item_id,prediction``;
+* ``evaluate --dataset D --model NAME [--param ...] [--protocol P] [-k 10] [--out PATH]``
+  prints a table on stderr and writes the flat metrics JSON object (the keys of
+  ``recsys.evaluation.evaluate.evaluate_model``) to ``--out`` (stdout when absent).
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
 import typer
+
+from movierec.commands.common import console, fail, print_json_line, user_errors
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from recsys.models import BaseRecommender
+
+DatasetOpt = Annotated[str, typer.Option("--dataset", "-d", help="Registry name, e.g. ml-100k.")]
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model variant, e.g. popularity.")]
+ParamOpt = Annotated[
+    list[str] | None,
+    typer.Option("--param", "-p", help="Model config value key=value (JSON values: 5, 0.1, "
+                 "true, [64,32]); repeat for several."),
+]
+ProcessedOpt = Annotated[
+    Path, typer.Option("--processed-dir", help="Root of the prepared tables.")
+]
+ModelDirOpt = Annotated[Path, typer.Option("--model-dir", help="A folder written by `movierec fit`.")]
+
+
+def parse_params(values: list[str] | None) -> dict[str, Any]:
+    """``["k=5", "name=x"]`` -> ``{"k": 5, "name": "x"}`` (JSON when it parses, else a string).
+
+    Raises:
+        ValueError: for an item without ``=`` or with an empty key.
+    """
+    params: dict[str, Any] = {}
+    for item in values or []:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"--param {item!r}: expected key=value")
+        try:
+            params[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[key] = raw
+    return params
+
+
+def make_model(name: str, params: dict[str, Any]) -> BaseRecommender:
+    """A new model ``name`` configured by ``params``, with readable errors for bad input."""
+    from pydantic import ValidationError
+
+    from recsys.models import create, model_class
+
+    cls = model_class(name)  # UnknownModelError (a ValueError) lists the choices
+    try:
+        return create(name, **params)
+    except ValidationError as exc:
+        valid = ", ".join(cls.Config.model_fields) or "(none)"
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '?'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ValueError(f"bad --param for model {name!r}: {problems}. Valid keys: {valid}") from None
+    except ImportError as exc:
+        raise ValueError(f"model {name!r} cannot be loaded: {exc}") from None
+
+
+def load_items(dataset: str, processed_dir: Path) -> pd.DataFrame:
+    """The prepared items table of ``dataset``, or a clear error saying how to create it."""
+    import pandas as pd
+
+    from recsys.data.registry import get_spec
+
+    get_spec(dataset)
+    path = processed_dir / dataset / "items.parquet"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} not found: create it with `movierec data fetch --dataset {dataset} && "
+            f"movierec data prepare --dataset {dataset}`"
+        )
+    return pd.read_parquet(path)
+
+
+def fit_cmd(
+    train: Annotated[Path, typer.Option("--train", help="Ratings CSV or Parquet "
+                                        "(user_id,item_id,rating,timestamp).")],
+    model: ModelOpt,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to save the fitted model in.")],
+    dataset: DatasetOpt = "ml-100k",
+    param: ParamOpt = None,
+    processed_dir: ProcessedOpt = Path("data/processed"),
+) -> None:
+    """Train a model on a ratings file and save it to OUT."""
+    from recsys.data.interactions import Interactions, read_ratings
+
+    with user_errors():
+        params = parse_params(param)
+        recommender = make_model(model, params)
+        ratings = read_ratings(train)
+        items = load_items(dataset, processed_dir)
+        data = Interactions.from_frame(ratings, items)
+    with console.status(f"fitting {model} on {len(ratings):,} ratings"), user_errors():
+        recommender.fit(data)
+        recommender.save(out)
+    console.print(
+        f"[green]fitted[/] {model} on {len(ratings):,} ratings of {data.n_users:,} users in "
+        f"{recommender.fit_seconds_:.2f} s -> {out}", highlight=False,
+    )
+
+
+def _read_users(path: Path) -> list[int]:
+    """User ids from a CSV with a ``user_id`` column or a file with one id per line."""
+    import pandas as pd
+
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    if lines and "user_id" in [c.strip() for c in lines[0].split(",")]:
+        column = pd.read_csv(path)["user_id"]
+        values = column.dropna().tolist()
+    else:
+        values = lines
+    users: list[int] = []
+    for number, value in enumerate(values, start=1):
+        try:
+            users.append(int(str(value).strip()))
+        except ValueError:
+            raise ValueError(f"{path}: entry {number} ({value!r}) is not a user id") from None
+    if not users:
+        raise ValueError(f"{path}: no user ids found")
+    return users
+
+
+def _load(model_dir: Path) -> BaseRecommender:
+    from recsys.models import load_model
+
+    if not (model_dir / "model.json").is_file():
+        raise FileNotFoundError(f"{model_dir}: no saved model here (run `movierec fit` first)")
+    return load_model(model_dir)
+
+
+def recommend_cmd(
+    model_dir: ModelDirOpt,
+    user: Annotated[int | None, typer.Option("--user", help="One user id.")] = None,
+    users: Annotated[Path | None, typer.Option("--users", help="File of user ids: one per "
+                                               "line, or a CSV with a user_id column.")] = None,
+    k: Annotated[int, typer.Option("-k", "--k", min=1, help="Items per user.")] = 10,
+) -> None:
+    """Print the top-k recommendations of each user as JSON lines (seen items excluded)."""
+    if (user is None) == (users is None):
+        fail("give exactly one of --user ID or --users FILE")
+    with user_errors():
+        user_list = [user] if user is not None else _read_users(users)  # type: ignore[arg-type]
+        recommender = _load(model_dir)
+        recs = recommender.recommend(user_list, k=k, exclude_seen=True)
+    grouped = {u: g for u, g in recs.frame.groupby("user_id", sort=False)}
+    for uid in dict.fromkeys(user_list):
+        group = grouped.get(uid)
+        items = [] if group is None else [
+            {"item_id": int(i), "score": float(s)}
+            for i, s in zip(group["item_id"], group["score"], strict=True)
+        ]
+        payload: dict[str, Any] = {"user_id": int(uid), "items": items}
+        if uid in recs.cold_start:
+            payload["cold_start"] = True
+        print_json_line(payload)
+
+
+def predict_cmd(
+    model_dir: ModelDirOpt,
+    pairs: Annotated[Path, typer.Option("--pairs", help="CSV with user_id,item_id columns.")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output CSV (default: "
+                                             "stdout).")] = None,
+) -> None:
+    """Predict a score (a rating for rating models) for each user-item pair."""
+    import pandas as pd
+
+    with user_errors():
+        if not pairs.is_file():
+            raise FileNotFoundError(f"{pairs}: no such file")
+        try:
+            frame = pd.read_csv(pairs)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{pairs}: not a readable CSV file ({exc})") from None
+        missing = [c for c in ("user_id", "item_id") if c not in frame.columns]
+        if missing:
+            raise ValueError(f"{pairs}: missing column(s) {', '.join(missing)}; expected "
+                             f"user_id,item_id, found {', '.join(map(str, frame.columns))}")
+        recommender = _load(model_dir)
+        result = frame[["user_id", "item_id"]].astype("int64")
+        result["prediction"] = recommender.predict(result["user_id"], result["item_id"])
+    if out is None:
+        result.to_csv(sys.stdout, index=False)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        result.to_csv(out, index=False)
+        console.print(f"[green]predicted[/] {len(result):,} pairs -> {out}", highlight=False)
+
+
+def evaluate_cmd(
+    model: ModelOpt,
+    dataset: DatasetOpt = "ml-100k",
+    param: ParamOpt = None,
+    protocol: Annotated[str, typer.Option(help="ms-stratified | temporal | leave-last-out | "
+                                          "cold-start.")] = "ms-stratified",
+    k: Annotated[int, typer.Option("-k", "--k", min=1, help="List length.")] = 10,
+    seed: Annotated[int, typer.Option(help="Split (and model) seed.")] = 42,
+    test_size: Annotated[float, typer.Option(help="Test share of the protocol.")] = 0.25,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Metrics JSON file "
+                                             "(default: stdout).")] = None,
+    processed_dir: ProcessedOpt = Path("data/processed"),
+) -> None:
+    """Split the prepared dataset, fit the model on the training part and evaluate it."""
+    from rich.table import Table
+
+    from recsys.data.interactions import load_processed
+    from recsys.evaluation.evaluate import fit_and_evaluate
+    from recsys.evaluation.splits import split_ratings
+
+    with user_errors():
+        params = parse_params(param)
+        make_model(model, params)  # validate before the work
+        ratings, items, _ = load_processed(dataset, processed_dir)
+        split = split_ratings(ratings, protocol, seed=seed, test_size=test_size)
+    with console.status(f"fitting and evaluating {model} ({protocol})"), user_errors():
+        _, result = fit_and_evaluate(model, params, split.train, split.test, items, k=k, seed=seed)
+    table = Table(title=f"{model} on {dataset} ({protocol}, k={k}, seed={seed})")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in result.items():
+        table.add_row(key, f"{value:.4f}")
+    console.print(table)
+    # a flat {metric: value} object, as DVC metrics files and MLflow expect
+    payload = result
+    if out is None:
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(payload, indent=2) + "\n")
+    key = f"ndcg_at_{k}"
+    console.print(f"[green]evaluated[/] {model}: {key} {result[key]:.4f} on {len(split.test):,} "
+                  f"test ratings -> {out or 'stdout'}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
+    """Add ``fit``, ``recommend``, ``predict`` and ``evaluate`` as top-level commands."""
+    app.command("fit")(fit_cmd)
+    app.command("recommend")(recommend_cmd)
+    app.command("predict")(predict_cmd)
+    app.command("evaluate")(evaluate_cmd)

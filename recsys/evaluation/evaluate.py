@@ -1,0 +1,182 @@
+"""Evaluate a fitted recommender on held-out ratings: one dict of MLflow-safe metrics.
+
+Keys (``k = 10`` shown): ``precision_at_10``, ``recall_at_10``, ``ndcg_at_10``,
+``map_at_10``, ``hit_rate_at_10``, ``mrr``, ``coverage``, ``novelty``, ``diversity``,
+``fit_seconds``, ``recommend_seconds``, and ``rmse``, ``mae`` for models whose scores are
+rating predictions (``predicts_ratings``); the two are absent for the others.
+
+Every distinct test user gets a top-``k`` list with their training items excluded (unknown
+users get the model's fallback list); every test rating is relevant.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+from scipy import sparse
+
+from recsys.data.interactions import Interactions, Vocabulary
+from recsys.data.schema import ITEM_ID, RATING, USER_ID
+from recsys.evaluation import metrics
+from recsys.models import BaseRecommender, create, model_class
+
+RANKING_KEYS = ("precision", "recall", "ndcg", "map", "hit_rate")
+
+
+def metric_keys(k: int = 10, *, with_ratings: bool = True) -> list[str]:
+    """The metric names ``evaluate_model`` returns for list length ``k``."""
+    keys = [f"{name}_at_{k}" for name in RANKING_KEYS] + ["mrr"]
+    if with_ratings:
+        keys += ["rmse", "mae"]
+    return keys + ["coverage", "novelty", "diversity", "fit_seconds", "recommend_seconds"]
+
+
+def _index_matrix(
+    frame: pd.DataFrame, users: NDArray[np.int64], item_index: NDArray[np.int64], k: int
+) -> NDArray[np.int64]:
+    """``(len(users), k)`` dense item indices of each user's list, ``-1`` padded."""
+    out = np.full((users.size, k), -1, dtype=np.int64)
+    if frame.empty:
+        return out
+    row = np.searchsorted(users, frame[USER_ID].to_numpy(dtype=np.int64))
+    col = frame["rank"].to_numpy(dtype=np.int64) - 1
+    ok = (row < users.size) & (col < k) & (item_index >= 0)
+    out[row[ok], col[ok]] = item_index[ok]
+    return out
+
+
+def _item_vectors(items: Vocabulary, train: Interactions) -> sparse.csr_matrix:
+    """Genre flags when the items table has genres, else the item's training rating column."""
+    if train.item_features is not None:
+        genres = metrics.genre_vectors(train.item_features, items.ids)
+        if genres is not None and genres.nnz > 0:
+            return genres
+    frame = train.frame
+    iidx = items.index(frame[ITEM_ID].to_numpy())
+    uidx = train.users.index(frame[USER_ID].to_numpy())
+    ok = (iidx >= 0) & (uidx >= 0)
+    return sparse.csr_matrix(
+        (frame[RATING].to_numpy(dtype=np.float64)[ok], (iidx[ok], uidx[ok])),
+        shape=(len(items), len(train.users)),
+    )
+
+
+def list_metrics(
+    recommendations: pd.DataFrame,
+    test: pd.DataFrame,
+    train: Interactions,
+    *,
+    k: int = 10,
+    items: Vocabulary | None = None,
+) -> dict[str, float]:
+    """Ranking and beyond-accuracy metrics of ready-made top-``k`` lists.
+
+    For recommenders outside this library (the peer rows of the benchmark) as well as ours.
+
+    Args:
+        recommendations: ``user_id``, ``item_id``, ``rank`` rows (``RecList.frame``).
+        test: held-out ratings; every row is relevant.
+        train: the training interactions (popularity for novelty, item vectors, users).
+        k: list length.
+        items: the catalogue (defaults to ``train.items``).
+    """
+    items = train.items if items is None else items
+    hits, n_relevant, evaluated = metrics.hit_matrix(recommendations, test, k)
+    item_index = items.index(recommendations[ITEM_ID].to_numpy(dtype=np.int64))
+    rec_index = _index_matrix(recommendations, evaluated, item_index, k)
+    train_item_index = items.index(train.frame[ITEM_ID].to_numpy())
+    known = train_item_index >= 0
+    pairs = np.unique(
+        np.stack([train.users.index(train.frame[USER_ID].to_numpy())[known],
+                  train_item_index[known]]), axis=1
+    )
+    item_user_counts = np.bincount(pairs[1], minlength=len(items))
+    return {
+        f"precision_at_{k}": metrics.precision_at_k(hits, k),
+        f"recall_at_{k}": metrics.recall_at_k(hits, n_relevant),
+        f"ndcg_at_{k}": metrics.ndcg_at_k(hits, n_relevant),
+        f"map_at_{k}": metrics.map_at_k(hits, n_relevant),
+        f"hit_rate_at_{k}": metrics.hit_rate_at_k(hits),
+        "mrr": metrics.mrr(hits),
+        "coverage": metrics.catalogue_coverage(rec_index, len(items)),
+        "novelty": metrics.novelty(rec_index, item_user_counts, len(train.users)),
+        "diversity": metrics.intra_list_diversity(rec_index, _item_vectors(items, train)),
+    }
+
+
+def evaluate_model(
+    model: BaseRecommender, train: Interactions, test: pd.DataFrame, *, k: int = 10
+) -> dict[str, float]:
+    """Metrics of an already fitted ``model`` on ``test`` (nothing is fitted here).
+
+    Args:
+        model: a recommender fitted on ``train``.
+        train: the training interactions (for popularity, item vectors and the user count).
+        test: held-out ratings (``user_id``, ``item_id``, ``rating``...).
+        k: list length.
+
+    Returns:
+        The metric dict described in the module docstring.
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    if test.empty:
+        raise ValueError("the test set is empty: nothing to evaluate")
+    model._check_fitted()
+    users = np.unique(test[USER_ID].to_numpy(dtype=np.int64))
+    start = time.perf_counter()
+    recs = model.recommend(users, k=k, exclude_seen=True)
+    recommend_seconds = time.perf_counter() - start
+    listed = list_metrics(recs.frame, test, train, k=k, items=model.items_)
+    result = {key: listed[key] for key in list(listed)[:6]}
+    if model.predicts_ratings and RATING in test.columns:
+        predicted = model.predict(test[USER_ID].to_numpy(), test[ITEM_ID].to_numpy())
+        result["rmse"] = metrics.rmse(test[RATING].to_numpy(), predicted)
+        result["mae"] = metrics.mae(test[RATING].to_numpy(), predicted)
+    for key in ("coverage", "novelty", "diversity"):
+        result[key] = listed[key]
+    result["fit_seconds"] = float(getattr(model, "fit_seconds_", float("nan")))
+    result["recommend_seconds"] = float(recommend_seconds)
+    return result
+
+
+def _with_seed(name: str, params: Mapping[str, Any], seed: int | None) -> dict[str, Any]:
+    """``params`` plus ``seed`` when the model's config has a ``seed`` field not given."""
+    out = dict(params)
+    if seed is not None and "seed" not in out and "seed" in model_class(name).Config.model_fields:
+        out["seed"] = seed
+    return out
+
+
+def fit_and_evaluate(
+    name: str,
+    params: Mapping[str, Any] | None,
+    train_ratings: pd.DataFrame,
+    test_ratings: pd.DataFrame,
+    items: pd.DataFrame | None,
+    *,
+    k: int = 10,
+    seed: int | None = 42,
+) -> tuple[BaseRecommender, dict[str, float]]:
+    """Create model ``name`` with ``params``, fit it on ``train_ratings``, evaluate on the test.
+
+    Args:
+        name: a key of ``recsys.models.MODELS``.
+        params: config values (validated by the model's config).
+        train_ratings, test_ratings: the two sides of a ``Split``.
+        items: the items table (item features), or ``None``.
+        k: list length.
+        seed: passed as the model's ``seed`` when its config has one and ``params`` do not.
+
+    Returns:
+        The fitted model and its metrics.
+    """
+    model = create(name, **_with_seed(name, params or {}, seed))
+    train = Interactions.from_frame(train_ratings, items)
+    model.fit(train)
+    return model, evaluate_model(model, train, test_ratings, k=k)

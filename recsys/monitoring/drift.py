@@ -1,0 +1,287 @@
+"""Evidently drift reports and the retraining decision (with a cooldown).
+
+``decide`` compares a batch of new ratings (and, when given, served traffic) with the
+training snapshot, saves an HTML report and a JSON summary under ``reports/drift/``, adds
+the run to an Evidently workspace (browse with ``evidently ui --workspace
+.movierec/evidently``), appends the decision to ``reports/drift/decisions.jsonl`` and says
+whether to retrain. Thresholds come from the ``monitor:`` section of ``params.yaml``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from recsys.monitoring.features import (
+    RATING_CATEGORICAL,
+    RATING_NUMERIC,
+    SERVING_CATEGORICAL,
+    SERVING_NUMERIC,
+    batch_stats,
+    rating_features,
+    serving_features,
+)
+
+DEFAULT_REPORT_DIR = Path("reports/drift")
+DEFAULT_STATE = Path(".movierec/monitor/state.json")
+DEFAULT_WORKSPACE = Path(".movierec/evidently")
+PROJECT_NAME = "movierec drift"
+
+
+class MonitorConfig(BaseModel):
+    """Thresholds of the ``monitor:`` section of ``params.yaml``.
+
+    Attributes:
+        drift_share_threshold: retrain when at least this share of monitored rating columns
+            drifted.
+        prediction_drift_threshold: retrain when any served-traffic column's drift score
+            (Wasserstein / Jensen-Shannon distance) reaches this value.
+        cooldown_hours: no second retrain within this many hours of the last one.
+        min_batch_rows: a smaller batch is reported but never triggers retraining.
+        critical_columns: columns whose drift alone triggers retraining (a rating shift, a
+            genre shift or a burst of new users or items matters even when the other
+            columns are stable).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    drift_share_threshold: float = Field(0.3, gt=0, le=1)
+    prediction_drift_threshold: float = Field(0.1, gt=0)
+    cooldown_hours: float = Field(24.0, ge=0)
+    min_batch_rows: int = Field(100, ge=1)
+    critical_columns: tuple[str, ...] = ("rating", "genre", "new_user", "new_item")
+
+
+@dataclass
+class DriftDecision:
+    """What monitoring found and decided (printed as one JSON line by ``movierec monitor``)."""
+
+    drift_detected: bool
+    retrain: bool
+    drift_share: float
+    drifted_columns: list[str]
+    report: str | None
+    reason: str
+    batch_rows: int
+    column_scores: dict[str, float] = field(default_factory=dict)
+    prediction_drift: dict[str, float] | None = None
+    summary: str | None = None
+    checked_at: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        """The decision with its five contract keys first."""
+        data = asdict(self)
+        head = ["drift_detected", "retrain", "drift_share", "drifted_columns", "report"]
+        return {**{k: data[k] for k in head}, **{k: v for k, v in data.items() if k not in head}}
+
+
+@dataclass(frozen=True)
+class ColumnDrift:
+    share: float
+    drifted: list[str]
+    scores: dict[str, float]
+    snapshot: Any
+
+
+def _evidently_drift(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    numeric: list[str],
+    categorical: list[str],
+    drift_share: float,
+) -> ColumnDrift:
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
+    numeric = [c for c in numeric if reference[c].notna().any() and current[c].notna().any()]
+    definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
+    # Distances, not p-values: their verdict does not depend on the batch size.
+    preset = DataDriftPreset(drift_share=drift_share, num_method="wasserstein",
+                             cat_method="jensenshannon")
+    snapshot = Report([preset], include_tests=True).run(
+        reference_data=Dataset.from_pandas(reference[numeric + categorical], data_definition=definition),
+        current_data=Dataset.from_pandas(current[numeric + categorical], data_definition=definition),
+    )
+    result = snapshot.dict()
+    scores: dict[str, float] = {}
+    share = 0.0
+    for metric in result["metrics"]:
+        config = metric.get("config", {})
+        if config.get("type", "").endswith("DriftedColumnsCount"):
+            share = float(metric["value"]["share"])
+        elif config.get("type", "").endswith("ValueDrift"):
+            scores[config["column"]] = float(metric["value"])
+    drifted = [
+        t["metric_config"]["params"]["column"]
+        for t in result["tests"]
+        if t.get("id") == "drift" and t.get("status") == "FAIL"
+    ]
+    return ColumnDrift(share, sorted(drifted), scores, snapshot)
+
+
+def _read_state(path: Path) -> dict[str, Any]:
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return {}
+
+
+def record_retrain(state_path: Path = DEFAULT_STATE, when: datetime | None = None,
+                   **details: Any) -> None:
+    """Remember that a retrain ran (starts the cooldown)."""
+    state = _read_state(state_path)
+    state["last_retrain"] = (when or datetime.now(UTC)).isoformat()
+    state["last_retrain_details"] = details
+    state_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = state_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2, default=str))
+    tmp.replace(state_path)
+
+
+def cooldown_remaining(config: MonitorConfig, state_path: Path, now: datetime) -> timedelta | None:
+    """Time left in the cooldown after the last retrain, or ``None`` when not cooling down."""
+    last = _read_state(state_path).get("last_retrain")
+    if not last:
+        return None
+    left = datetime.fromisoformat(last) + timedelta(hours=config.cooldown_hours) - now
+    return left if left > timedelta(0) else None
+
+
+def _add_to_workspace(workspace: Path, snapshots: list[Any]) -> None:
+    from evidently.ui.workspace import Workspace
+
+    ws = Workspace.create(str(workspace))
+    projects = [p for p in ws.list_projects() if p.name == PROJECT_NAME]
+    project = projects[0] if projects else ws.create_project(PROJECT_NAME)
+    for snap in snapshots:
+        ws.add_run(project.id, snap, include_data=False)
+
+
+def decide(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    *,
+    items: pd.DataFrame | None = None,
+    serving_reference: pd.DataFrame | None = None,
+    serving_current: pd.DataFrame | None = None,
+    config: MonitorConfig | None = None,
+    report_dir: Path = DEFAULT_REPORT_DIR,
+    state_path: Path = DEFAULT_STATE,
+    workspace: Path | None = DEFAULT_WORKSPACE,
+    now: datetime | None = None,
+    name: str | None = None,
+    html: bool = True,
+) -> DriftDecision:
+    """Compare ``current`` ratings (and served traffic) with ``reference`` and decide.
+
+    Args:
+        reference: the training snapshot's ratings.
+        current: the new batch of ratings (already validated).
+        items: the items table, for the genre mix.
+        serving_reference: inference-log-shaped rows of the model on reference users
+            (see ``recsys.monitoring.simulation.serving_reference``).
+        serving_current: the inference-log rows served since the last check.
+        config: thresholds.
+        report_dir: where the HTML report, JSON summary and decision log go.
+        state_path: cooldown state.
+        workspace: Evidently workspace folder (``None`` to skip).
+        now: the decision time (tests and simulations set it).
+        name: file stem of the report (default: a timestamp).
+        html: write the HTML reports (the JSON summary is always written).
+    """
+    config = config or MonitorConfig()
+    now = now or datetime.now(UTC)
+    stamp = name or now.strftime("%Y%m%dT%H%M%SZ")
+    report_dir.mkdir(parents=True, exist_ok=True)
+    if len(current) == 0:
+        decision = DriftDecision(False, False, 0.0, [], None, "empty batch: nothing to compare",
+                                 0, checked_at=now.isoformat())
+        _log_decision(report_dir, decision)
+        return decision
+
+    ref_feats, cur_feats = rating_features(reference, current, items)
+    data = _evidently_drift(ref_feats, cur_feats, RATING_NUMERIC, RATING_CATEGORICAL,
+                            config.drift_share_threshold)
+    snapshots = [data.snapshot]
+    prediction: dict[str, float] | None = None
+    if serving_reference is not None and serving_current is not None and len(serving_current):
+        srv_ref = serving_features(serving_reference, reference, items)
+        srv_cur = serving_features(serving_current, reference, items)
+        if len(srv_ref) and len(srv_cur):
+            served = _evidently_drift(srv_ref, srv_cur, SERVING_NUMERIC, SERVING_CATEGORICAL,
+                                      config.drift_share_threshold)
+            snapshots.append(served.snapshot)
+            prediction = dict(served.scores)
+            prediction["cold_start_share"] = float((srv_cur["cold_start"] == "yes").mean())
+            if html:
+                served.snapshot.save_html(str(report_dir / f"{stamp}-serving.html"))
+
+    html_path = report_dir / f"{stamp}.html"
+    if html:
+        data.snapshot.save_html(str(html_path))
+    prediction_drift = bool(prediction) and any(
+        v >= config.prediction_drift_threshold
+        for k, v in (prediction or {}).items() if k in SERVING_NUMERIC
+    )
+    critical = [c for c in data.drifted if c in config.critical_columns]
+    drift = data.share >= config.drift_share_threshold or bool(critical) or prediction_drift
+    reasons = [f"{data.share:.0%} of rating columns drifted "
+               f"(threshold {config.drift_share_threshold:.0%})"]
+    if critical:
+        reasons.append(f"critical column(s) drifted: {', '.join(critical)}")
+    if prediction is not None:
+        reasons.append("prediction drift" if prediction_drift else "no prediction drift")
+    retrain = drift
+    if drift and len(current) < config.min_batch_rows:
+        retrain = False
+        reasons.append(f"batch of {len(current)} rows is below min_batch_rows")
+    left = cooldown_remaining(config, state_path, now)
+    if retrain and left is not None:
+        retrain = False
+        reasons.append(f"cooldown: {left.total_seconds() / 3600:.1f} h left")
+    decision = DriftDecision(
+        drift_detected=drift,
+        retrain=retrain,
+        drift_share=round(data.share, 4),
+        drifted_columns=data.drifted,
+        report=str(html_path) if html else None,
+        reason="; ".join(reasons),
+        batch_rows=len(current),
+        column_scores={k: round(v, 4) for k, v in data.scores.items()},
+        prediction_drift=prediction,
+        summary=str(report_dir / f"{stamp}.json"),
+        checked_at=now.isoformat(),
+    )
+    Path(decision.summary or "").write_text(
+        json.dumps({**decision.as_json(), "batch": batch_stats(reference, current)},
+                   indent=2, default=float)
+    )
+    _log_decision(report_dir, decision)
+    if workspace is not None:
+        _add_to_workspace(workspace, snapshots)
+    return decision
+
+
+def _log_decision(report_dir: Path, decision: DriftDecision) -> None:
+    with (report_dir / "decisions.jsonl").open("a") as fh:
+        fh.write(json.dumps(decision.as_json(), default=float) + "\n")
+
+
+def read_inference_log(path: Path, since: datetime | None = None) -> pd.DataFrame:
+    """The service's JSON-lines inference log (empty frame when absent)."""
+    if not path.is_file():
+        return pd.DataFrame(columns=["ts", "items", "scores", "cold_start"])
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    frame = pd.DataFrame(rows)
+    if since is not None and "ts" in frame:
+        stamps = pd.to_datetime(frame["ts"], utc=True, errors="coerce")
+        frame = frame[stamps >= pd.Timestamp(since)]
+    return frame.reset_index(drop=True)
+
+

@@ -1,0 +1,146 @@
+"""Drift decisions with real Evidently reports on ML-100K batches."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsys.monitoring.drift import MonitorConfig, decide, read_inference_log, record_retrain
+from recsys.monitoring.features import batch_stats, rating_features
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(1998, 3, 1, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def reference(ml100k: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]) -> pd.DataFrame:
+    ratings = ml100k[0].sort_values("timestamp")
+    return ratings.iloc[: int(len(ratings) * 0.7)].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def items(ml100k: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]) -> pd.DataFrame:
+    return ml100k[1]
+
+
+def _decide(reference: pd.DataFrame, batch: pd.DataFrame, items: pd.DataFrame, tmp: Path,
+            **kw: object) -> dict:
+    decision = decide(reference, batch, items=items, report_dir=tmp / "drift",
+                      state_path=tmp / "state.json", workspace=None, now=NOW, **kw)  # type: ignore[arg-type]
+    return decision.as_json()
+
+
+@pytest.mark.parametrize(("size", "seed"), [(500, 0), (3000, 1), (3000, 2)])
+def test_batch_from_the_reference_distribution_does_not_retrain(
+    reference: pd.DataFrame, items: pd.DataFrame, tmp_path: Path, size: int, seed: int
+) -> None:
+    batch = reference.sample(size, random_state=seed)
+    out = _decide(reference, batch, items, tmp_path)
+    assert out["drift_detected"] is False, out
+    assert out["retrain"] is False
+    assert out["drift_share"] < 0.3
+
+
+def test_rating_shift_triggers_retraining(reference: pd.DataFrame, items: pd.DataFrame,
+                                          tmp_path: Path) -> None:
+    batch = reference.sample(3000, random_state=3).copy()
+    batch["rating"] = np.clip(batch["rating"] - 2, 1, 5)
+    out = _decide(reference, batch, items, tmp_path)
+    assert out["retrain"] is True
+    assert "rating" in out["drifted_columns"]
+    assert Path(out["report"]).is_file() and Path(out["summary"]).is_file()
+    summary = json.loads(Path(out["summary"]).read_text())
+    assert summary["batch"]["mean_rating"] < summary["batch"]["reference_mean_rating"] - 1
+
+
+def test_genre_shift_triggers_retraining(reference: pd.DataFrame, items: pd.DataFrame,
+                                         tmp_path: Path) -> None:
+    genres = items.set_index("item_id")["genres"]
+    horror = reference[reference["item_id"].map(genres).str.startswith(("Horror", "Sci-Fi"))]
+    batch = horror.sample(3000, replace=True, random_state=4)
+    out = _decide(reference, batch, items, tmp_path)
+    assert out["retrain"] is True
+    assert "genre" in out["drifted_columns"]
+
+
+def test_burst_of_new_users_triggers_retraining(reference: pd.DataFrame, items: pd.DataFrame,
+                                                tmp_path: Path) -> None:
+    batch = reference.sample(3000, random_state=5).copy()
+    batch["user_id"] += 10_000
+    out = _decide(reference, batch, items, tmp_path)
+    assert out["retrain"] is True
+    assert "new_user" in out["drifted_columns"]
+    assert batch_stats(reference, batch)["new_user_share"] == 1.0
+
+
+def test_cooldown_blocks_a_second_retrain(reference: pd.DataFrame, items: pd.DataFrame,
+                                          tmp_path: Path) -> None:
+    batch = reference.sample(2000, random_state=6).copy()
+    batch["rating"] = 1.0
+    record_retrain(tmp_path / "state.json", NOW - timedelta(hours=2))
+    out = _decide(reference, batch, items, tmp_path, config=MonitorConfig(cooldown_hours=24))
+    assert out["drift_detected"] is True
+    assert out["retrain"] is False
+    assert "cooldown" in out["reason"]
+    record_retrain(tmp_path / "state.json", NOW - timedelta(hours=30))
+    assert _decide(reference, batch, items, tmp_path)["retrain"] is True
+
+
+def test_empty_batch(reference: pd.DataFrame, items: pd.DataFrame, tmp_path: Path) -> None:
+    out = _decide(reference, reference.iloc[:0], items, tmp_path)
+    assert (out["drift_detected"], out["retrain"], out["report"]) == (False, False, None)
+    assert "empty" in out["reason"]
+    log = (tmp_path / "drift" / "decisions.jsonl").read_text().splitlines()
+    assert json.loads(log[-1])["reason"] == out["reason"]
+
+
+def test_features_are_size_free(reference: pd.DataFrame, items: pd.DataFrame) -> None:
+    ref_f, cur_f = rating_features(reference, reference.sample(800, random_state=0), items)
+    assert len(ref_f) == len(reference) and len(cur_f) == 800
+    assert set(ref_f["new_user"]) == {"no"}
+    assert abs(ref_f["user_activity"].mean() - cur_f["user_activity"].mean()) < 0.2
+
+
+def test_prediction_drift_from_the_inference_log(
+    reference: pd.DataFrame, items: pd.DataFrame, tmp_path: Path
+) -> None:
+    popular = reference["item_id"].value_counts().index.to_numpy()
+    rng = np.random.default_rng(0)
+    ref_log = pd.DataFrame({
+        "items": [list(rng.choice(popular[:100], 10, replace=False)) for _ in range(300)],
+        "scores": [list(np.sort(rng.uniform(0.5, 1, 10))[::-1]) for _ in range(300)],
+        "cold_start": [False] * 300,
+    })
+    log_path = tmp_path / "log.jsonl"
+    with log_path.open("w") as fh:
+        for _ in range(200):  # served traffic drifted to the long tail, all cold start
+            fh.write(json.dumps({"ts": NOW.isoformat(), "endpoint": "recommend",
+                                 "items": [int(x) for x in rng.choice(popular[-400:], 10, replace=False)],
+                                 "scores": [0.1] * 10, "cold_start": True}) + "\n")
+    served = read_inference_log(log_path)
+    batch = reference.sample(1000, random_state=7)
+    out = _decide(reference, batch, items, tmp_path, serving_reference=ref_log,
+                  serving_current=served)
+    assert out["prediction_drift"]["cold_start_share"] == 1.0
+    assert out["prediction_drift"]["mean_item_popularity"] >= 0.1
+    assert out["retrain"] is True
+    assert "prediction drift" in out["reason"]
+
+
+def test_workspace_receives_the_runs(reference: pd.DataFrame, items: pd.DataFrame,
+                                     tmp_path: Path) -> None:
+    from evidently.ui.workspace import Workspace
+
+    decide(reference, reference.sample(500, random_state=8), items=items,
+           report_dir=tmp_path / "drift", state_path=tmp_path / "s.json",
+           workspace=tmp_path / "ws", now=NOW)
+    ws = Workspace(str(tmp_path / "ws"))
+    projects = [p for p in ws.list_projects() if p.name == "movierec drift"]
+    assert len(projects) == 1
+    assert len(list(ws.list_runs(projects[0].id))) == 1
