@@ -1,0 +1,1 @@
+"""Model contract and behaviour tests."""

@@ -1,0 +1,67 @@
+"""Item-based KNN: the contract plus behaviour checks and the sparse top-N lists."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+from recsys.data.interactions import Interactions
+from recsys.models import create
+from recsys.models.item_knn import top_n_similarities
+
+from .conftest import Checkerboard
+from .contract import RecommenderContract
+
+pytestmark = pytest.mark.model
+
+
+class TestItemKNN(RecommenderContract):
+    name = "item_knn"
+    params = {"neighbours": 5}
+    quality_floor = 1.0
+    history_floor = 1.0
+
+
+class TestItemKNNRatingWeighted(RecommenderContract):
+    name = "item_knn"
+    params = {"neighbours": 5, "feedback": "rating", "similarity": "adjusted_cosine",
+              "normalize": True, "shrinkage": 1.0}
+    quality_floor = 0.5
+
+
+def test_top_n_keeps_at_most_n_per_row_and_never_self() -> None:
+    rng = np.random.default_rng(0)
+    vectors = sparse.random(40, 30, density=0.3, random_state=1, format="csr")
+    sims = top_n_similarities(vectors, 5)
+    assert (np.diff(sims.indptr) <= 5).all()
+    assert (sims.diagonal() == 0).all()
+    dense = vectors.toarray()
+    norms = np.linalg.norm(dense, axis=1)
+    full = dense @ dense.T / np.outer(norms, norms).clip(1e-12)
+    row = int(rng.integers(40))
+    np.fill_diagonal(full, 0.0)
+    kept = sims[row].indices
+    assert np.allclose(sorted(full[row, kept]), sorted(np.sort(full[row])[-len(kept):]))
+
+
+def test_predictions_follow_neighbour_ratings(checkerboard: Checkerboard) -> None:
+    """Directional: raising a user's ratings of an item's neighbours raises the prediction."""
+    ratings = checkerboard.ratings
+    user, target = 1, checkerboard.held_out[1]
+    lowered = ratings.copy()
+    lowered.loc[lowered["user_id"] == user, "rating"] = np.where(
+        lowered.loc[lowered["user_id"] == user, "item_id"].isin(checkerboard.block_items[0]), 2.0,
+        lowered.loc[lowered["user_id"] == user, "rating"],
+    )
+    high = create("item_knn", neighbours=5).fit(checkerboard.interactions)
+    low = create("item_knn", neighbours=5).fit(Interactions.from_frame(lowered, checkerboard.items))
+    assert high.predict([user], [target])[0] > low.predict([user], [target])[0]
+
+
+def test_similar_items_come_from_the_same_block(checkerboard: Checkerboard) -> None:
+    """Minimum functionality: an item's nearest items are its block mates."""
+    model = create("item_knn", neighbours=5).fit(checkerboard.interactions)
+    for items in checkerboard.block_items.values():
+        similar = model.similar_items(items[0], k=4)["item_id"].tolist()
+        assert set(similar) == set(items[1:])
