@@ -274,11 +274,13 @@ def _log_decision(report_dir: Path, decision: DriftDecision) -> None:
 
 
 def read_inference_log(path: Path, since: datetime | None = None) -> pd.DataFrame:
-    """The service's JSON-lines inference log (empty frame when absent)."""
+    """The service's JSON-lines inference log, answered requests only (empty when absent)."""
     if not path.is_file():
         return pd.DataFrame(columns=["ts", "items", "scores", "cold_start"])
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     frame = pd.DataFrame(rows)
+    if "status" in frame:  # refused requests recommend nothing: not served traffic
+        frame = frame[frame["status"].fillna(200).astype(int) == 200]
     if since is not None and "ts" in frame:
         stamps = pd.to_datetime(frame["ts"], utc=True, errors="coerce")
         frame = frame[stamps >= pd.Timestamp(since)]

@@ -1,0 +1,78 @@
+"""The service's engine in process: no availability configured, model resolution, logging."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bentos.service import (
+    NO_AVAILABILITY_HINT,
+    InferenceLog,
+    RecommendationEngine,
+    ServeConfig,
+    load_availability,
+    model_from_folder,
+    resolve_model,
+)
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(scope="module")
+def engine(served_model_dir: Path, ml100k: tuple[pd.DataFrame, ...],
+           tmp_path_factory: pytest.TempPathFactory) -> RecommendationEngine:
+    log = InferenceLog(tmp_path_factory.mktemp("log") / "log.jsonl")
+    provider, hint = load_availability(None, ml100k[1], ServeConfig())
+    return RecommendationEngine(model_from_folder(served_model_dir), ml100k[1], provider,
+                                hint=hint, log=log)
+
+
+def test_no_availability_means_null_with_a_hint(engine: RecommendationEngine) -> None:
+    body = engine.recommend(1, k=5, platforms=["netflix"])
+    assert len(body["items"]) == 5
+    assert all(m["availability"] is None for m in body["items"])
+    assert body["availability_hint"] == NO_AVAILABILITY_HINT
+    assert "platform filter not applied" in body["note"]
+    assert engine.model_card()["availability"] is None
+
+
+def test_unreadable_catalogue_disables_availability(ml100k: tuple[pd.DataFrame, ...],
+                                                    tmp_path: Path) -> None:
+    provider, hint = load_availability(str(tmp_path / "missing.csv"), ml100k[1], ServeConfig())
+    assert provider is None and hint and "could not be loaded" in hint
+    provider, hint = load_availability(str(tmp_path), None, ServeConfig())
+    assert provider is None and hint and "no items table" in hint
+
+
+def test_log_lines_are_json(engine: RecommendationEngine) -> None:
+    engine.recommend(2, k=3)
+    assert engine.log is not None
+    lines = engine.log.path.read_text().splitlines()
+    record = json.loads(lines[-1])
+    assert record["endpoint"] == "recommend" and record["user_id"] == 2
+    assert len(record["items"]) == 3 and record["cold_start"] is False
+
+
+def test_model_resolution_order(monkeypatch: pytest.MonkeyPatch, served_model_dir: Path,
+                                tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)  # no mlflow.db here
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("MOVIEREC_MODEL_DIR", str(served_model_dir))
+    assert resolve_model(ServeConfig()).version == "7"
+    monkeypatch.delenv("MOVIEREC_MODEL_DIR")
+    with pytest.raises(RuntimeError, match="no model to serve"):
+        resolve_model(ServeConfig(model_name="no-such-model"))
+    monkeypatch.setenv("MOVIEREC_MODEL_DIR", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="no saved model"):
+        resolve_model(ServeConfig())
+
+
+def test_log_keeps_records_with_nan_requests(tmp_path: Path) -> None:
+    log = InferenceLog(tmp_path / "log.jsonl")
+    log.append({"endpoint": "recommend", "status": 400, "request": {"k": float("nan")}})
+    log.close()
+    record = json.loads((tmp_path / "log.jsonl").read_text())
+    assert record["status"] == 400 and "NaN" in record["request"]
