@@ -1,9 +1,146 @@
-"""`movierec` commands for this area (to be filled in)."""
+"""``movierec run`` (the whole Prefect pipeline) and ``movierec server`` (deployments)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+from movierec.commands.common import console, fail
+
+PREFECT_PORT = 4200
+
+
+def _summary_lines(summary: dict[str, Any]) -> list[str]:
+    reports = summary.get("reports") or {}
+    uri = summary["tracking_uri"]
+    ui = (f"mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000"
+          if uri.startswith(("sqlite:", "file:")) else uri)
+    lines = [
+        f"registry:   {summary['decision']['summary']}",
+        f"MLflow:     run {summary['mlflow_run_id']} in {uri} (UI: {ui})",
+        f"reports:    evaluation {reports.get('evaluation')}; data quality "
+        f"{reports.get('data-quality') or 'n/a'}; drift {reports.get('drift') or 'n/a'}; "
+        f"metrics {reports.get('metrics')}",
+        f"Bento:      {summary['bento'] or 'not built'}"
+        + (f" (serve: bentoml serve {summary['bento']})" if summary.get("bento") else ""),
+    ]
+    for variant, reason in {**summary.get("skipped", {}), **summary.get("failed", {})}.items():
+        lines.append(f"not trained: {variant}: {reason}")
+    return lines
+
+
+def run(
+    dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="Registry name (default: params.yaml data.dataset).")] = None,
+    models: Annotated[str | None, typer.Option("--models", "-m", help="Comma-separated variants (default: params.yaml train.models).")] = None,
+    runner: Annotated[str, typer.Option(help="Task runner for the variants: local | dask.")] = "local",
+    dask_address: Annotated[str | None, typer.Option("--dask-address", help="Scheduler address of an existing Dask cluster (default: start a local one).")] = None,
+    params: Annotated[Path, typer.Option("--params", help="Parameter file.")] = Path("params.yaml"),
+    tracking_uri: Annotated[str | None, typer.Option("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db).")] = None,
+    skip_package: Annotated[bool, typer.Option("--skip-package", help="Do not build the Bento.")] = False,
+    source: Annotated[str | None, typer.Option(help="Raw data source for fetch (cache | local | grouplens | recbole | a path).")] = None,
+) -> None:
+    """Run the whole pipeline (ingest, validate, filter, train, evaluate, register, package, monitor)."""
+    if runner not in ("local", "dask"):
+        fail(f"--runner must be local or dask, got {runner!r}")
+    if dask_address and runner != "dask":
+        fail("--dask-address needs --runner dask")
+    if not params.is_file():
+        fail(f"{params}: no such parameter file")
+    from flows.runtime import configure
+
+    home = configure()
+    variants = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    if variants:
+        from recsys.models import MODELS
+
+        unknown = [m for m in variants if m not in MODELS]
+        if unknown:
+            fail(f"unknown model(s) {', '.join(unknown)}; choose from: {', '.join(MODELS)}")
+    start = time.perf_counter()
+    with console.status("running the pipeline (Prefect, ephemeral mode)..."):
+        from flows.pipeline import pipeline
+
+        state: Any = pipeline(dataset=dataset, models=variants, params_path=str(params),
+                         tracking_uri=tracking_uri, runner=runner, dask_address=dask_address,
+                         skip_package=skip_package, source=source, return_state=True)
+    elapsed = time.perf_counter() - start
+    if not state.is_completed():
+        fail(f"pipeline {state.name.lower()} after {elapsed:.0f}s: {state.message}")
+    summary = state.result()
+    typer.echo(summary["leaderboard_markdown"])
+    for line in _summary_lines(summary):
+        console.print(line, highlight=False, soft_wrap=True)
+    console.print(f"[green]pipeline done[/] in {elapsed:.0f}s: best {summary['best']}, "
+                  f"champion v{summary['decision'].get('champion_after')}; Prefect state in {home}",
+                  highlight=False)
+
+
+def _wait_healthy(url: str, timeout: float) -> bool:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=2.0).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(1.0)
+    return False
+
+
+def server(
+    start: Annotated[bool, typer.Option("--start", help="Start prefect server and serve the deployments (Ctrl-C stops both).")] = False,
+    port: Annotated[int, typer.Option(help="Prefect server port (127.0.0.1).")] = PREFECT_PORT,
+    dataset: Annotated[str, typer.Option("--dataset", "-d")] = "ml-100k",
+    tracking_uri: Annotated[str | None, typer.Option("--tracking-uri")] = None,
+) -> None:
+    """Show (or, with --start, run) a Prefect server serving nightly training and hourly monitoring."""
+    from flows.runtime import configure
+
+    home = configure()
+    api = f"http://127.0.0.1:{port}/api"
+    commands = [
+        f"PREFECT_HOME={home} prefect server start --host 127.0.0.1 --port {port}",
+        f"PREFECT_HOME={home} PREFECT_API_URL={api} python -m flows.serve",
+    ]
+    if not start:
+        typer.echo(f"# 1. the Prefect server (UI at http://127.0.0.1:{port})")
+        typer.echo(commands[0])
+        typer.echo("# 2. in another shell: serve pipeline/nightly-train (02:00) and "
+                   "monitor/hourly-monitor (every hour)")
+        typer.echo(commands[1])
+        typer.echo("# or run both: movierec server --start")
+        return
+    env = {**os.environ, "PREFECT_API_URL": api}
+    prefect_bin = str(Path(sys.executable).with_name("prefect"))
+    proc = subprocess.Popen([prefect_bin, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                            env={k: v for k, v in env.items() if k != "PREFECT_API_URL"})
+    try:
+        if not _wait_healthy(api, 240):
+            fail(f"prefect server did not answer on {api}")
+        console.print(f"[green]Prefect server[/] at http://127.0.0.1:{port}; serving deployments "
+                      "(Ctrl-C to stop)")
+        os.environ["PREFECT_API_URL"] = api
+        from flows.serve import main
+
+        main(dataset, tracking_uri)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
+    """Add ``run`` and ``server`` to ``app``."""
+    app.command("run")(run)
+    app.command("server")(server)

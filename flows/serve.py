@@ -1,0 +1,48 @@
+"""Serve the flows as scheduled deployments on a running ``prefect server``.
+
+``python -m flows.serve`` (with ``PREFECT_API_URL`` pointing at the server) registers
+``pipeline/nightly-train`` (every night at 02:00) and ``monitor/hourly-monitor`` (every
+hour) and executes their runs in this process until interrupted. ``movierec server``
+prints or starts the whole setup.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+NIGHTLY_CRON = "0 2 * * *"
+HOURLY_CRON = "0 * * * *"
+
+
+def deployments(dataset: str = "ml-100k", tracking_uri: str | None = None) -> list[Any]:
+    """The nightly retraining and hourly monitoring deployments."""
+    from flows.pipeline import pipeline
+    from flows.steps import monitor
+
+    nightly = pipeline.to_deployment(
+        name="nightly-train", cron=NIGHTLY_CRON,
+        parameters={"dataset": dataset, "tracking_uri": tracking_uri},
+        description="Retrain every variant, register the best, promote it if it wins.",
+    )
+    hourly = monitor.to_deployment(
+        name="hourly-monitor", cron=HOURLY_CRON,
+        parameters={"reference_path": f"data/interim/{dataset}/split/train.parquet",
+                    "current_path": f"data/incoming/{dataset}/ratings.parquet",
+                    "items_path": f"data/processed/{dataset}/items.parquet",
+                    "name": "hourly"},
+        description="Drift of the newest ratings against the training snapshot.",
+    )
+    return [nightly, hourly]
+
+
+def main(dataset: str = "ml-100k", tracking_uri: str | None = None) -> None:
+    from prefect import serve
+
+    serve(*deployments(dataset, tracking_uri))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    from flows.runtime import configure
+
+    configure()
+    main()

@@ -1,0 +1,13 @@
+"""Experiment tracking and the model registry (MLflow).
+
+* ``recsys.tracking.mlflow_runs``: where runs go (tracking URI, experiment per dataset), the
+  data hash and git commit of a run, plots, and logging a parent run with one nested run
+  per variant;
+* ``recsys.tracking.pyfunc``: ``RecommenderPyfunc``, the one MLflow pyfunc wrapper of every
+  variant (input: user ids and ``k``; output: ranked item ids and scores);
+* ``recsys.tracking.registry``: the registered model ``movie-recommender``, its
+  ``challenger`` / ``champion`` aliases, promotion, rollback and ``load_champion``.
+
+MLflow is imported inside the functions (and at module level only in ``pyfunc``, whose
+class must subclass ``mlflow.pyfunc.PythonModel``), so importing this package is cheap.
+"""

@@ -1,0 +1,117 @@
+"""``RecommenderPyfunc``: every variant as one uniform MLflow pyfunc model.
+
+Input: a frame with ``user_id`` (int) and optionally ``k`` (int, the list length; the first
+row's value applies, default 10). Output: one row per recommendation with ``user_id``,
+``item_id``, ``score`` and ``rank`` (1-based). Unknown users get the model's fallback.
+
+The wrapped model is the folder written by ``BaseRecommender.save`` (artifact key
+``model_dir``): arrays, JSON config and, for Keras models, their native ``.keras`` files, so
+whatever loads ``models:/movie-recommender@champion`` can serve it without knowing which
+variant it is.
+
+This module imports MLflow at module level because the class subclasses
+``mlflow.pyfunc.PythonModel``; import it only where MLflow is needed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+
+from recsys.data.schema import ITEM_ID, USER_ID
+
+MODEL_DIR_KEY = "model_dir"
+DEFAULT_K = 10
+OUTPUT_COLUMNS = (USER_ID, ITEM_ID, "score", "rank")
+#: The packages a served model needs (named explicitly: MLflow's inference of requirements
+#: loads the model in a subprocess, which is slow and imports TensorFlow for every variant).
+BASE_REQUIREMENTS = ("numpy", "pandas", "scipy", "scikit-learn", "pyarrow", "pydantic")
+KERAS_REQUIREMENTS = ("tensorflow-cpu",)
+
+
+class RecommenderPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined]
+    """An MLflow pyfunc around any saved ``BaseRecommender``.
+
+    After ``load_context``, ``recommender`` is the loaded ``BaseRecommender``.
+    """
+
+    def __init__(self) -> None:
+        self.recommender: Any = None
+
+    def load_context(self, context: Any) -> None:
+        from recsys.models import load_model
+
+        self.recommender = load_model(context.artifacts[MODEL_DIR_KEY])
+
+    def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        """Top-``k`` items per user of ``model_input`` (see the module docstring)."""
+        if self.recommender is None:
+            self.load_context(context)
+        frame = _as_frame(model_input)
+        k = DEFAULT_K
+        if params and params.get("k") is not None:
+            k = int(params["k"])
+        elif "k" in frame.columns and len(frame):
+            k = int(frame["k"].iloc[0])
+        users = [int(u) for u in pd.unique(frame[USER_ID])]
+        recs = self.recommender.recommend(users, k=k)
+        out = recs.frame.loc[:, list(OUTPUT_COLUMNS)]
+        return out.astype({USER_ID: "int64", ITEM_ID: "int64", "score": "float64", "rank": "int64"})
+
+
+def _as_frame(model_input: Any) -> pd.DataFrame:
+    if isinstance(model_input, pd.DataFrame):
+        frame = model_input
+    elif isinstance(model_input, dict):
+        frame = pd.DataFrame(model_input)
+    else:
+        frame = pd.DataFrame({USER_ID: np.asarray(model_input).reshape(-1)})
+    if USER_ID not in frame.columns:
+        raise ValueError(f"model input needs a {USER_ID!r} column, got {list(frame.columns)}")
+    return frame
+
+
+def input_example(user_ids: list[int], k: int = DEFAULT_K) -> pd.DataFrame:
+    """The input example logged with every model: a few users and the list length."""
+    return pd.DataFrame({USER_ID: np.asarray(user_ids, dtype=np.int64),
+                         "k": np.full(len(user_ids), k, dtype=np.int64)})
+
+
+def log_recommender(
+    model_dir: str | Path,
+    *,
+    example_users: list[int],
+    name: str = "model",
+    k: int = DEFAULT_K,
+) -> Any:
+    """Log the saved model in ``model_dir`` as a ``RecommenderPyfunc`` in the active run.
+
+    Returns:
+        MLflow's ``ModelInfo`` (``model_uri``, ``model_id``...).
+    """
+    from mlflow.models import infer_signature
+
+    from recsys.models import load_model
+
+    model_dir = Path(model_dir)
+    recommender = load_model(model_dir)
+    example = input_example(example_users, k)
+    wrapper = RecommenderPyfunc()
+    wrapper.recommender = recommender
+    output = wrapper.predict(None, example)
+    signature = infer_signature(example, output)
+    requirements = list(BASE_REQUIREMENTS)
+    if any(model_dir.rglob("*.keras")):
+        requirements += list(KERAS_REQUIREMENTS)
+    return mlflow.pyfunc.log_model(
+        name=name,
+        python_model=RecommenderPyfunc(),
+        artifacts={MODEL_DIR_KEY: str(model_dir)},
+        signature=signature,
+        input_example=example,
+        pip_requirements=requirements,
+    )

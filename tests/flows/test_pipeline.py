@@ -1,0 +1,87 @@
+"""The ``pipeline`` flow end to end: registry, caching, validation failure, Dask runner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def test_first_run_registers_the_best_as_champion(first_run: dict[str, Any], project: Path,
+                                                  helpers: Any) -> None:
+    from recsys.tracking.registry import list_versions, load_champion
+
+    board = pd.DataFrame(first_run["leaderboard"])
+    assert set(board["variant"]) == set(helpers.MODELS)
+    assert board.iloc[0]["variant"] == first_run["best"] == "ease"
+    assert board["ndcg_at_10"].is_monotonic_decreasing
+    decision = first_run["decision"]
+    assert decision["promoted"] and decision["champion_after"] == decision["version"] == "1"
+    uri = first_run["tracking_uri"]
+    champion = load_champion(tracking_uri=uri)
+    assert champion.variant == "ease" and champion.version == "1"
+    assert [r["aliases"] for r in list_versions(tracking_uri=uri)] == [["challenger", "champion"]]
+    for report in ("evaluation", "metrics"):
+        assert (project / first_run["reports"][report]).is_file()
+
+
+def test_second_run_reuses_cached_steps_and_keeps_champion(
+    first_run: dict[str, Any], project: Path, mirror: Path, helpers: Any
+) -> None:
+    model_file = project / "models" / "ml-100k" / "ease" / "arrays.npz"
+    stamp = model_file.stat().st_mtime_ns
+    cached_before = helpers.cached_task_runs()
+    state = helpers.run_pipeline(project, mirror)
+    assert state.is_completed(), state.message
+    again = state.result()
+    # prepare, validate, split, two trainings, MLflow logging and drift: all reused
+    assert helpers.cached_task_runs() - cached_before >= 7
+    assert model_file.stat().st_mtime_ns == stamp
+    assert again["mlflow_run_id"] == first_run["mlflow_run_id"]
+    assert again["decision"]["reused"] and not again["decision"]["promoted"]
+    assert again["decision"]["champion_after"] == first_run["decision"]["champion_after"]
+
+
+def test_failed_validation_stops_and_registers_nothing(
+    first_run: dict[str, Any], project: Path, mirror: Path, tmp_path: Path, helpers: Any
+) -> None:
+    ratings = pd.read_parquet(project / "data" / "processed" / "ml-100k" / "ratings.parquet")
+    corrupt = ratings.copy()
+    corrupt.loc[:49, "rating"] = 9.0          # off the 1-5 scale
+    corrupt.loc[50:59, "user_id"] = -1        # impossible ids
+    bad = tmp_path / "ratings.parquet"
+    corrupt.to_parquet(bad, index=False)
+    store = tmp_path / "mlflow.db"
+    state = helpers.run_pipeline(project, mirror, ratings_path=str(bad), tracking_uri=f"sqlite:///{store}")
+    assert state.is_failed()
+    assert "FAILED" in state.message and "rating" in state.message
+    assert not store.exists(), "nothing may touch the registry after a failed validation"
+
+
+def test_dask_runner_trains_variants_in_parallel(
+    prefect_server: None, ml100k: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame], tmp_path: Path,
+    helpers: Any,
+) -> None:
+    from flows.runtime import task_runner
+    from flows.steps import train
+    from recsys.evaluation.splits import split_ratings
+
+    ratings, items, _ = ml100k
+    split = split_ratings(ratings[ratings["user_id"] <= 200], seed=3)
+    paths = {"train": str(tmp_path / "train.parquet"), "test": str(tmp_path / "test.parquet")}
+    split.train.to_parquet(paths["train"], index=False)
+    split.test.to_parquet(paths["test"], index=False)
+    items.to_parquet(tmp_path / "items.parquet", index=False)
+    with helpers.InFolder(tmp_path):
+        out = train.with_options(task_runner=task_runner("dask", workers=2))(
+            helpers.MODELS, {}, paths, str(tmp_path / "items.parquet"), str(tmp_path / "models"), 10, 3,
+        )
+    assert out["failed"] == {}
+    assert sorted(r["variant"] for r in out["results"]) == sorted(helpers.MODELS)
+    for result in out["results"]:
+        assert (Path(result["model_dir"]) / "model.json").is_file()
+        assert 0.0 < result["metrics"]["ndcg_at_10"] <= 1.0

@@ -1,0 +1,135 @@
+"""Registry and promotion against a real (SQLite-backed) MLflow store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def _log_and_register(name: str, fitted: dict[str, dict], uri: str, model_name: str, *, evaluation_key: str = "eval-1",
+                      min_improvement: float = 0.0, rescore: Any = None) -> Any:
+    from recsys.tracking.mlflow_runs import VariantResult, digest_of, log_pipeline
+    from recsys.tracking.registry import register_best
+
+    entry = fitted[name]
+    board = pd.DataFrame([{"variant": name, **entry["metrics"]}])
+    tracked = log_pipeline(
+        [VariantResult(name, {}, entry["metrics"], str(entry["dir"]))],
+        dataset="ml-100k", data_digest="d1", commit=None, pipeline_params={"k": 10},
+        example_users=[1, 2], leaderboard=board, tracking_uri=uri,
+    )
+    variant = tracked.variants[name]
+    return register_best(
+        variant.model_uri, run_id=variant.run_id, variant=name, metrics=entry["metrics"],
+        evaluation_key=evaluation_key, data_hash="d1", model_hash=digest_of(entry["dir"]),
+        min_improvement=min_improvement, rescore=rescore, tracking_uri=uri, model_name=model_name,
+    )
+
+
+def _aliases(uri: str, model_name: str) -> dict[str, str]:
+    from mlflow.tracking import MlflowClient
+
+    aliases = MlflowClient(uri, uri).get_registered_model(model_name).aliases
+    return {alias: str(version) for alias, version in aliases.items()}
+
+
+def test_better_challenger_becomes_champion(fitted: dict[str, dict], tracking_uri: str, model_name: str) -> None:
+    from recsys.tracking.registry import list_versions, load_champion
+
+    first = _log_and_register("popularity", fitted, tracking_uri, model_name)
+    assert first.promoted and first.version == "1" and first.reason.startswith("promoted: no champion")
+    second = _log_and_register("ease", fitted, tracking_uri, model_name)
+    assert second.promoted and second.version == "2"
+    assert second.champion_version == "1"
+    assert second.champion_score == pytest.approx(fitted["popularity"]["metrics"]["ndcg_at_10"], rel=1e-4)
+    assert _aliases(tracking_uri, model_name) == {"champion": "2", "challenger": "2"}
+    rows = {r["version"]: r for r in list_versions(model_name, tracking_uri=tracking_uri)}
+    assert rows["2"]["decision"] == "promoted" and rows["2"]["aliases"] == ["challenger", "champion"]
+    champion = load_champion(model_name, tracking_uri=tracking_uri)
+    assert champion.version == "2" and champion.variant == "ease"
+    assert type(champion.recommender).__name__ == "EASE"
+    assert champion.metrics["ndcg_at_10"] == pytest.approx(second.challenger_score, rel=1e-4)
+
+
+def test_worse_challenger_keeps_champion_and_records_both_scores(
+    fitted: dict[str, dict], tracking_uri: str, model_name: str
+) -> None:
+    from mlflow.tracking import MlflowClient
+
+    _log_and_register("ease", fitted, tracking_uri, model_name)
+    worse = _log_and_register("popularity", fitted, tracking_uri, model_name)
+    assert not worse.promoted and worse.version == "2"
+    assert worse.reason.startswith("kept champion v1")
+    assert _aliases(tracking_uri, model_name) == {"champion": "1", "challenger": "2"}
+    tags = MlflowClient(tracking_uri, tracking_uri).get_model_version(model_name, "2").tags
+    assert tags["promotion.decision"] == "kept"
+    assert float(tags["promotion.champion_score"]) == pytest.approx(
+        fitted["ease"]["metrics"]["ndcg_at_10"], rel=1e-4)
+    assert float(tags["promotion.challenger_score"]) == pytest.approx(
+        fitted["popularity"]["metrics"]["ndcg_at_10"], rel=1e-4)
+
+
+def test_margin_blocks_a_small_win(fitted: dict[str, dict], tracking_uri: str, model_name: str) -> None:
+    _log_and_register("popularity", fitted, tracking_uri, model_name)
+    decision = _log_and_register("ease", fitted, tracking_uri, model_name, min_improvement=1.0)
+    assert not decision.promoted
+    assert _aliases(tracking_uri, model_name)["champion"] == "1"
+
+
+def test_champion_from_other_data_is_rescored(fitted: dict[str, dict], tracking_uri: str, model_name: str) -> None:
+    seen: list[str] = []
+
+    def rescore(recommender: Any) -> float:
+        seen.append(type(recommender).__name__)
+        return 0.99  # the champion is (said to be) excellent on the new evaluation data
+
+    _log_and_register("popularity", fitted, tracking_uri, model_name, evaluation_key="old-data")
+    decision = _log_and_register("ease", fitted, tracking_uri, model_name, evaluation_key="new-data",
+                                 rescore=rescore)
+    assert seen == ["Popularity"]
+    assert not decision.promoted and decision.champion_score == pytest.approx(0.99)
+    assert "re-scored" in decision.reason
+
+
+def test_same_model_again_is_not_registered_twice(fitted: dict[str, dict], tracking_uri: str, model_name: str) -> None:
+    from recsys.tracking.registry import list_versions
+
+    _log_and_register("ease", fitted, tracking_uri, model_name)
+    again = _log_and_register("ease", fitted, tracking_uri, model_name)
+    assert again.reused and not again.promoted and again.version == "1"
+    assert len(list_versions(model_name, tracking_uri=tracking_uri)) == 1
+
+
+def test_promote_and_rollback(fitted: dict[str, dict], tracking_uri: str, model_name: str) -> None:
+    from recsys.tracking.registry import RegistryError, promote, rollback
+
+    _log_and_register("popularity", fitted, tracking_uri, model_name)        # v1 champion
+    _log_and_register("ease", fitted, tracking_uri, model_name)              # v2 champion
+    assert rollback(model_name, tracking_uri=tracking_uri) == ("2", "1")
+    assert _aliases(tracking_uri, model_name)["champion"] == "1"
+    with pytest.raises(RegistryError, match="no previous champion"):
+        rollback(model_name, tracking_uri=tracking_uri)
+    assert promote("2", model_name, tracking_uri=tracking_uri) == "1"
+    assert _aliases(tracking_uri, model_name)["champion"] == "2"
+    with pytest.raises(RegistryError, match="no version 9"):
+        promote("9", model_name, tracking_uri=tracking_uri)
+
+
+def test_pyfunc_serves_any_variant_uniformly(fitted: dict[str, dict], tracking_uri: str, model_name: str,
+                                             small_split: dict[str, pd.DataFrame]) -> None:
+    import mlflow.pyfunc
+
+    _log_and_register("ease", fitted, tracking_uri, model_name)
+    mlflow.set_tracking_uri(tracking_uri)
+    model = mlflow.pyfunc.load_model(f"models:/{model_name}@champion")
+    assert model.metadata.signature is not None
+    users = [1, 2, 99999]  # 99999 is unknown: served by the fallback
+    out = model.predict(pd.DataFrame({"user_id": users, "k": [5, 5, 5]}))
+    assert list(out.columns) == ["user_id", "item_id", "score", "rank"]
+    assert out.groupby("user_id").size().to_dict() == {1: 5, 2: 5, 99999: 5}
+    direct = fitted["ease"]["model"].recommend([1], k=5).frame
+    assert out[out["user_id"] == 1]["item_id"].tolist() == direct["item_id"].tolist()
