@@ -49,6 +49,7 @@ def pipeline(
     skip_package: bool = False,
     source: str | None = None,
     ratings_path: str | None = None,
+    extra_ratings: str | None = None,
 ) -> Any:
     """Run every step of the movierec pipeline.
 
@@ -63,6 +64,8 @@ def pipeline(
         source: where to fetch raw data from (``recsys.data.fetch.fetch``'s ``source``).
         ratings_path: a ratings table (CSV/Parquet) to use instead of the prepared one, e.g.
             a new batch; it goes through validation like the prepared table.
+        extra_ratings: new ratings (already validated as a batch by ``movierec monitor``) to
+            train on together with the validated dataset: the retraining that drift triggers.
 
     Returns:
         The run summary (a dict), or a ``Failed`` state when validation fails.
@@ -101,6 +104,12 @@ def pipeline(
             create_link_artifact(key="data-quality-report", link=_link(quality["docs_index"]) or "",
                                  link_text="Data Docs")
         return Failed(message=quality["summary"])
+
+    if extra_ratings:
+        tables["ratings"] = steps.cached_call(
+            steps.combine_task, lambda path: [path], ratings_path=tables["ratings"],
+            extra_path=str(Path(extra_ratings).resolve()), out_dir=f"data/interim/{dataset}/combined")
+        logger.info("training on the dataset plus %s", extra_ratings)
 
     filtered = steps.filter_shilling(tables["ratings"], dataset, filter_cfg)
     split = steps.cached_call(

@@ -406,6 +406,23 @@ def package(champion_version: str | None, tracking_uri: str, params_path: str = 
     return {"bento": tag, "skipped": False}
 
 
+@task(cache_key_fn=content_key, persist_result=True, retries=2, retry_delay_seconds=1)
+def combine_task(ratings_path: str, extra_path: str, out_dir: str) -> str:
+    """The validated ratings plus a new batch (``recsys.data.prepare.merge_new_ratings``)."""
+    import pandas as pd
+
+    from recsys.data.prepare import merge_new_ratings
+
+    def read(path: str) -> pd.DataFrame:
+        return pd.read_parquet(path) if path.endswith(".parquet") else pd.read_csv(path)
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / "ratings.parquet"
+    merge_new_ratings(read(ratings_path), read(extra_path)).to_parquet(target, index=False)
+    return str(target.resolve())
+
+
 # -- monitor -------------------------------------------------------------------------------
 @task(cache_key_fn=content_key, persist_result=True)
 def drift_task(reference_path: str, current_path: str, items_path: str | None,

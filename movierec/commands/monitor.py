@@ -46,7 +46,8 @@ def _validate_batch(current: Path, items: Path | None, dataset: str) -> None:
 def monitor(
     current: Annotated[Path, typer.Option(help="New ratings batch (CSV or Parquet).")],
     reference: Annotated[Path | None, typer.Option(
-        help="Training snapshot (default: the processed ratings of the dataset).")] = None,
+        help="Training snapshot (default: the processed ratings of the dataset plus the "
+             "batches earlier retrains added, data/incoming/<dataset>/).")] = None,
     dataset: Annotated[str, typer.Option(help="Registry name.")] = "ml-100k",
     items: Annotated[Path | None, typer.Option(help="Items table (default: processed).")] = None,
     inference_log: Annotated[Path | None, typer.Option(
@@ -66,6 +67,7 @@ def monitor(
     """
     from recsys.monitoring.drift import decide, read_inference_log, record_retrain
 
+    default_reference = reference is None
     reference = reference or processed_dir / dataset / "ratings.parquet"
     items = items or processed_dir / dataset / "items.parquet"
     for path in (current, reference):
@@ -75,6 +77,11 @@ def monitor(
         _validate_batch(current, items if items.is_file() else None, dataset)
     with user_errors():
         ref = _read_table(reference)
+        incoming = Path(INCOMING.format(dataset=dataset)) / "ratings.parquet"
+        if default_reference and incoming.is_file():  # what the last retrain learnt from
+            from recsys.data.prepare import merge_new_ratings
+
+            ref = merge_new_ratings(ref, _read_table(incoming))
         cur = _read_table(current)
         item_table = _read_table(items) if items.is_file() else None
     config = _monitor_config(params)
@@ -122,7 +129,9 @@ def _serving_reference(reference: Any, items: Any) -> Any:
 def _retrain(dataset: str, current: Path, params: Path) -> dict[str, Any]:
     """Append the batch to the incoming data and rerun the training pipeline on it all."""
     from flows.pipeline import pipeline
+    from flows.runtime import configure
 
+    configure()
     incoming = Path(INCOMING.format(dataset=dataset))
     incoming.mkdir(parents=True, exist_ok=True)
     batch = _read_table(current)
@@ -135,10 +144,12 @@ def _retrain(dataset: str, current: Path, params: Path) -> dict[str, Any]:
     tmp = target.with_suffix(".tmp")
     batch.to_parquet(tmp, index=False)
     tmp.replace(target)
-    summary = pipeline(dataset=dataset, params_path=str(params), extra_ratings=str(target),
-                       skip_package=True)
-    if not isinstance(summary, dict):
-        fail(f"retraining pipeline did not finish: {summary}")
+    with console.status("retraining: running the pipeline on the dataset plus the new ratings"):
+        state = pipeline(dataset=dataset, params_path=str(params), extra_ratings=str(target),
+                         skip_package=True, return_state=True)
+    if not state.is_completed():
+        fail(f"retraining pipeline {state.name.lower()}: {state.message}")
+    summary = state.result()
     return {"mlflow_run_id": summary.get("mlflow_run_id"), "decision": summary.get("decision")}
 
 

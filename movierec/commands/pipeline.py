@@ -44,6 +44,7 @@ def run(
     tracking_uri: Annotated[str | None, typer.Option("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db).")] = None,
     skip_package: Annotated[bool, typer.Option("--skip-package", help="Do not build the Bento.")] = False,
     source: Annotated[str | None, typer.Option(help="Raw data source for fetch (cache | local | grouplens | recbole | a path).")] = None,
+    extra_ratings: Annotated[Path | None, typer.Option("--extra-ratings", help="New ratings to train on together with the dataset (what a drift-triggered retrain does).")] = None,
 ) -> None:
     """Run the whole pipeline (ingest, validate, filter, train, evaluate, register, package, monitor)."""
     if runner not in ("local", "dask"):
@@ -52,6 +53,8 @@ def run(
         fail("--dask-address needs --runner dask")
     if not params.is_file():
         fail(f"{params}: no such parameter file")
+    if extra_ratings is not None and not extra_ratings.is_file():
+        fail(f"--extra-ratings {extra_ratings}: no such file")
     from flows.runtime import configure
 
     home = configure()
@@ -68,7 +71,9 @@ def run(
 
         state: Any = pipeline(dataset=dataset, models=variants, params_path=str(params),
                          tracking_uri=tracking_uri, runner=runner, dask_address=dask_address,
-                         skip_package=skip_package, source=source, return_state=True)
+                         skip_package=skip_package, source=source,
+                         extra_ratings=str(extra_ratings) if extra_ratings else None,
+                         return_state=True)
     elapsed = time.perf_counter() - start
     if not state.is_completed():
         fail(f"pipeline {state.name.lower()} after {elapsed:.0f}s: {state.message}")

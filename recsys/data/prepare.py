@@ -202,3 +202,13 @@ def prepare(
         table.to_parquet(tmp, index=False)
         tmp.replace(folder / f"{name}.parquet")
     return PreparedTables(ratings, items, users, folder)
+
+
+def merge_new_ratings(base: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """The training snapshot plus a batch of new ratings, in the contract's form.
+
+    A (user, item) pair rated again keeps its newest rating, as a re-rating on the site would.
+    """
+    both = pd.concat([canonical_ratings(base), canonical_ratings(new)], ignore_index=True)
+    both = both.sort_values(TIMESTAMP, kind="stable").drop_duplicates([USER_ID, ITEM_ID], keep="last")
+    return canonical_ratings(both)

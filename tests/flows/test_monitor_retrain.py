@@ -1,0 +1,95 @@
+"""`movierec monitor` end to end: drift decides, a retrain runs the pipeline, promotion decides."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from movierec.cli import app
+
+pytestmark = pytest.mark.integration
+
+
+def _monitor(project: Path, helpers: Any, *args: str) -> tuple[int, dict[str, Any] | None, str]:
+    with helpers.InFolder(project):
+        result = CliRunner().invoke(app, ["monitor", *args])
+    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    return result.exit_code, (json.loads(lines[-1]) if lines else None), result.output
+
+
+def _ratings(project: Path) -> pd.DataFrame:
+    return pd.read_parquet(project / "data" / "processed" / "ml-100k" / "ratings.parquet")
+
+
+def test_reference_batch_is_not_retrained(first_run: dict[str, Any], project: Path,
+                                          tmp_path: Path, helpers: Any) -> None:
+    batch = tmp_path / "same.csv"
+    _ratings(project).sample(2000, random_state=11).to_csv(batch, index=False)
+    code, decision, output = _monitor(project, helpers, "--current", str(batch), "--decide-only")
+    assert code == 0, output
+    assert decision is not None
+    assert list(decision)[:5] == ["drift_detected", "retrain", "drift_share", "drifted_columns",
+                                  "report"]
+    assert decision["drift_detected"] is False and decision["retrain"] is False
+
+
+def test_malformed_batch_is_rejected_and_nothing_retrained(
+    first_run: dict[str, Any], project: Path, tmp_path: Path, helpers: Any
+) -> None:
+    from recsys.tracking.registry import list_versions
+
+    before = len(list_versions(tracking_uri=first_run["tracking_uri"]))
+    batch = _ratings(project).sample(500, random_state=12)
+    batch.loc[batch.index[:20], "rating"] = 11.0
+    path = tmp_path / "bad.csv"
+    batch.to_csv(path, index=False)
+    code, decision, output = _monitor(project, helpers, "--current", str(path))
+    assert code != 0
+    assert "rejected by validation" in output
+    assert decision is not None and decision["retrain"] is False
+    assert len(list_versions(tracking_uri=first_run["tracking_uri"])) == before
+
+
+def test_burst_of_new_users_retrains_through_the_promotion_rule_then_cools_down(
+    first_run: dict[str, Any], project: Path, tmp_path: Path, helpers: Any
+) -> None:
+    from recsys.tracking.registry import list_versions
+
+    uri = first_run["tracking_uri"]
+    before = len(list_versions(tracking_uri=uri))
+    batch = _ratings(project).sample(3000, random_state=13).copy()
+    batch["user_id"] += 5000  # 3,000 ratings of users the model has never seen
+    path = tmp_path / "new-users.parquet"
+    batch.to_parquet(path, index=False)
+    code, decision, output = _monitor(project, helpers, "--current", str(path))
+    assert code == 0, output
+    assert decision is not None
+    assert decision["drift_detected"] is True and decision["retrain"] is True
+    assert "new_user" in decision["drifted_columns"]
+    run = decision["retrain_run"]
+    assert run["mlflow_run_id"]
+    promotion = run["decision"]
+    assert {"promoted", "champion_after"} <= set(promotion)
+    # the retrained best became a new version; it serves only if the rule said so
+    versions = list_versions(tracking_uri=uri)
+    assert len(versions) == before + 1
+    champion = [v for v in versions if "champion" in v["aliases"]]
+    assert len(champion) == 1
+    assert (champion[0]["version"] == promotion["version"]) == bool(promotion["promoted"])
+    assert (project / "data" / "incoming" / "ml-100k" / "ratings.parquet").is_file()
+
+    other = batch.copy()
+    other["user_id"] += 5000  # another burst right away: drift, but within the cooldown
+    other_path = tmp_path / "more-new-users.parquet"
+    other.to_parquet(other_path, index=False)
+    code, again, output = _monitor(project, helpers, "--current", str(other_path))
+    assert code == 0, output
+    assert again is not None
+    assert again["drift_detected"] is True and again["retrain"] is False
+    assert "cooldown" in again["reason"]
+    assert len(list_versions(tracking_uri=uri)) == before + 1
