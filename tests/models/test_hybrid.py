@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -13,11 +14,14 @@ from scipy import sparse
 from recsys.data.interactions import Interactions
 from recsys.models import create, load_model
 from recsys.models.hybrid import (
-    COMPONENTS,
+    BUILTIN_COMPONENTS,
     Hybrid,
+    RP3Beta,
+    UserEASE,
+    coordinate_ascent,
+    item_stratified_holdout,
     ndcg_from_ranking,
     normalise_rows,
-    simplex_grid,
 )
 
 from .conftest import UNKNOWN_USER, Checkerboard
@@ -26,13 +30,16 @@ from .test_content_tfidf import NEW_BLOCK0_MOVIE, with_new_movie
 
 pytestmark = pytest.mark.model
 
-#: Small, fast components for the checkerboard.
+#: Small, fast components for the checkerboard: two CF models, content and popularity.
 SMALL = {
-    "cf_model": "ease",
-    "cf_params": {"regularization": 10.0},
+    "cf_components": {
+        "ease": {"model": "ease", "params": {"regularization": 10.0}},
+        "user_ease": {"model": "user_ease", "params": {"regularization": 1.0}},
+    },
     "content_params": {"min_df": 1},
-    "grid_step": 0.25,
+    "weight_steps": (0.0, 0.5, 1.0),
 }
+LABELS = ["ease", "user_ease", "content", "popularity"]
 
 
 class TestHybrid(RecommenderContract):
@@ -48,7 +55,7 @@ class TestHybridFixedWeightsWithSVM(RecommenderContract):
         **SMALL,
         "content_model": "content_svm",
         "content_params": {"min_df": 1, "c": 1.0},
-        "weights": {"cf": 0.5, "content": 0.4, "popularity": 0.1},
+        "weights": {"ease": 0.5, "content": 0.4, "popularity": 0.1},
         "normalisation": "minmax",
     }
     quality_floor = 1.0
@@ -63,18 +70,21 @@ def hybrid(checkerboard: Checkerboard) -> Hybrid:
 
 
 def test_weights_are_fitted_on_a_validation_split(hybrid: Hybrid) -> None:
-    assert hybrid.weights_.shape == (len(COMPONENTS),)
+    assert hybrid.config.labels == LABELS
+    assert hybrid.weights_.shape == (len(LABELS),)
     assert np.isclose(hybrid.weights_.sum(), 1.0) and (hybrid.weights_ >= 0).all()
-    assert set(hybrid.validation_ndcg_) == {*COMPONENTS, "blend"}
-    # the grid contains every single-component vector, so the blend is at least the best one
-    best_single = max(hybrid.validation_ndcg_[c] for c in COMPONENTS)
+    assert set(hybrid.validation_ndcg_) == {*LABELS, "blend"}
+    # a single component that beats the searched blend wins, so the blend is at least as good
+    best_single = max(hybrid.validation_ndcg_[c] for c in LABELS)
     assert hybrid.validation_ndcg_["blend"] >= best_single - 1e-12
+    assert set(hybrid.weights_by_label_) == set(LABELS)
 
 
 def test_fixed_weights_skip_the_search(checkerboard: Checkerboard) -> None:
-    model = create("hybrid", **SMALL, weights={"cf": 1.0}).fit(checkerboard.interactions)
+    model = create("hybrid", **SMALL, weights={"ease": 1.0}).fit(checkerboard.interactions)
+    assert isinstance(model, Hybrid)
     assert model.validation_ndcg_ == {}
-    np.testing.assert_allclose(model.weights_, [1.0, 0.0, 0.0])
+    np.testing.assert_allclose(model.weights_, np.array([1.0, 0.0, 0.0, 0.0]))
     ease = create("ease", regularization=10.0).fit(checkerboard.interactions)
     users = checkerboard.rated_users
     # among rated movies the blend is EASE's ranking; unrated ones get a neutral CF score
@@ -86,13 +96,17 @@ def test_fixed_weights_skip_the_search(checkerboard: Checkerboard) -> None:
 
 
 def test_config_rejects_bad_components_and_weights() -> None:
+    bad: dict[str, Any]
     for bad in (
-        {"cf_model": "hybrid"},
-        {"cf_model": "content_tfidf"},
-        {"cf_model": "no_such_model"},
+        {"cf_components": {"cf": {"model": "hybrid"}}},
+        {"cf_components": {"cf": {"model": "content_tfidf"}}},
+        {"cf_components": {"cf": {"model": "no_such_model"}}},
+        {"cf_components": {"content": {"model": "ease"}}},
+        {"cf_components": {}},
         {"content_model": "ease"},
-        {"weights": {"cf": 1.0, "social": 1.0}},
-        {"weights": {"cf": 0.0}},
+        {"weights": {"ease": 1.0, "social": 1.0}},
+        {"weights": {"ease": 0.0}},
+        {"weight_steps": (0.0,)},
     ):
         with pytest.raises(ValidationError):
             create("hybrid", **bad)
@@ -118,10 +132,12 @@ def test_new_user_history_switches_to_content_and_popularity(
     index = hybrid.items_.index(history)
     content = hybrid.content_._score_history(index, stars)
     assert content is not None
-    weights = hybrid.weights_[1:] / hybrid.weights_[1:].sum()
+    weights = hybrid.weights_[-2:] / hybrid.weights_[-2:].sum()
     expected = weights[0] * np.nan_to_num(normalise_rows(content[None, :], "zscore")[0])
     expected += weights[1] * np.nan_to_num(normalise_rows(hybrid.popularity_[None, :], "zscore")[0])
-    np.testing.assert_allclose(hybrid._score_history(index, stars), expected)
+    scores = hybrid._score_history(index, stars)
+    assert scores is not None
+    np.testing.assert_allclose(scores, expected)
 
 
 def test_new_movie_with_only_metadata_is_scored_by_content(hybrid: Hybrid) -> None:
@@ -129,7 +145,7 @@ def test_new_movie_with_only_metadata_is_scored_by_content(hybrid: Hybrid) -> No
     assert hybrid.cold_items_.sum() == 2  # the new movie and the checkerboard's unrated item
     fan, stranger = (hybrid.score(user, [NEW_BLOCK0_MOVIE])[0] for user in (1, 7))
     assert np.isfinite(fan) and np.isfinite(stranger)
-    if hybrid.weights_[1] > 0:
+    if hybrid.weights_by_label_["content"] > 0:
         assert fan > stranger
     else:  # no content weight fitted: the movie still gets the CF-neutral score
         assert np.isclose(fan, stranger)
@@ -137,31 +153,25 @@ def test_new_movie_with_only_metadata_is_scored_by_content(hybrid: Hybrid) -> No
 
 def test_sub_models_are_saved_in_sub_folders(hybrid: Hybrid, tmp_path: Path) -> None:
     folder = hybrid.save(tmp_path / "hybrid")
-    assert (folder / "cf" / "model.json").is_file()
+    assert (folder / "cf" / "ease" / "model.json").is_file()
+    assert (folder / "cf" / "user_ease" / "model.json").is_file()
     assert (folder / "content" / "model.json").is_file()
     loaded = load_model(folder)
     assert isinstance(loaded, Hybrid)
     np.testing.assert_allclose(loaded.weights_, hybrid.weights_)
     assert loaded.validation_ndcg_ == pytest.approx(hybrid.validation_ndcg_)
-    assert loaded.cf_.name == "ease" and loaded.content_.name == "content_tfidf"
+    assert {label: m.name for label, m in loaded.cf_.items()} == {
+        "ease": "ease",
+        "user_ease": "user_ease",
+    }
+    assert loaded.content_.name == "content_tfidf"
+    np.testing.assert_allclose(loaded.score(1), hybrid.score(1))
     np.testing.assert_allclose(
         loaded.score(1, [NEW_BLOCK0_MOVIE]), hybrid.score(1, [NEW_BLOCK0_MOVIE])
     )
 
 
-def test_simplex_grid_and_ndcg_helpers() -> None:
-    grid = simplex_grid(0.5)
-    assert sorted(grid) == sorted(
-        [
-            (0.0, 0.0, 1.0),
-            (0.0, 0.5, 0.5),
-            (0.0, 1.0, 0.0),
-            (0.5, 0.0, 0.5),
-            (0.5, 0.5, 0.0),
-            (1.0, 0.0, 0.0),
-        ]
-    )
-    assert len(simplex_grid(0.1)) == 66
+def test_ndcg_helper_and_coordinate_ascent() -> None:
     relevant = sparse.csr_matrix(np.array([[1, 0, 0, 1], [0, 0, 0, 0]], dtype=float))
     perfect = np.array([[0, 3], [1, 2]])
     assert ndcg_from_ranking(perfect, relevant) == pytest.approx(0.5)  # second user: no relevant
@@ -169,10 +179,35 @@ def test_simplex_grid_and_ndcg_helpers() -> None:
     assert ndcg_from_ranking(swapped, relevant) == pytest.approx(
         0.5 * (1 / np.log2(3)) / (1 + 1 / np.log2(3))
     )
+    # two parts each right for one user: only a blend ranks both users' item first
+    relevant = sparse.csr_matrix(np.array([[1, 0, 0], [0, 1, 0]], dtype=float))
+    first = np.array([[1.0, 0.0, 0.5], [0.0, 0.1, 0.5]], dtype=np.float32)
+    second = np.array([[0.0, 0.0, 0.1], [0.0, 1.0, 0.1]], dtype=np.float32)
+    noise = np.array([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]], dtype=np.float32)
+    weights, blend, singles = coordinate_ascent(
+        [first, second, noise], relevant, (0.0, 0.5, 1.0), rounds=2, k=1
+    )
+    assert singles == pytest.approx([0.5, 0.5, 0.0])
+    assert blend == pytest.approx(1.0)
+    assert weights[2] == 0.0 and weights[0] > 0 and weights[1] > 0
+    assert weights.sum() == pytest.approx(1.0)
+
+
+def test_builtin_components_rank_the_checkerboard(checkerboard: Checkerboard) -> None:
+    assert set(BUILTIN_COMPONENTS) == {"user_ease", "rp3beta"}
+    for model in (UserEASE(regularization=1.0), RP3Beta(neighbours=5)):
+        model.fit(checkerboard.interactions)
+        users = checkerboard.rated_users
+        recs = model.recommend(users, k=1)
+        hits = [
+            recs.items_of(u)[0] in checkerboard.block_items[checkerboard.block_of_user[u]]
+            for u in users
+        ]
+        assert np.mean(hits) == 1.0, model.name
 
 
 @pytest.mark.slow
-def test_hybrid_at_least_matches_its_cf_component(ml100k: tuple[pd.DataFrame, ...]) -> None:
+def test_hybrid_beats_its_best_cf_component(ml100k: tuple[pd.DataFrame, ...]) -> None:
     from recsys.evaluation.evaluate import evaluate_model
     from recsys.evaluation.splits import split_ratings
 
@@ -183,15 +218,17 @@ def test_hybrid_at_least_matches_its_cf_component(ml100k: tuple[pd.DataFrame, ..
     hybrid = create("hybrid").fit(train)
     ease_ndcg = evaluate_model(ease, train, split.test)["ndcg_at_10"]
     hybrid_ndcg = evaluate_model(hybrid, train, split.test)["ndcg_at_10"]
-    assert hybrid_ndcg >= ease_ndcg - 0.005
+    # measured 0.489 vs 0.4795: the blend of several CF models is worth ~0.01 NDCG@10
+    assert hybrid_ndcg >= ease_ndcg + 0.005
 
 
-def test_validation_split_holds_out_a_share_of_eligible_users(checkerboard: Checkerboard) -> None:
-    data = checkerboard.interactions
-    held = create("hybrid", validation_share=0.2)._validation_mask(data)  # type: ignore[attr-defined]
-    per_user = pd.Series(held).groupby(data.frame["user_id"].to_numpy()).sum()
-    assert (per_user == 1).all()  # 6 ratings each: max(1, floor(0.2 * 6)) = 1
-    capped = create("hybrid", max_validation_users=3)._validation_mask(data)  # type: ignore[attr-defined]
-    assert data.frame.loc[capped, "user_id"].nunique() == 3
-    again = create("hybrid", max_validation_users=3)._validation_mask(data)  # type: ignore[attr-defined]
-    np.testing.assert_array_equal(capped, again)
+def test_validation_split_is_the_protocols_per_item_draw() -> None:
+    items = np.repeat(np.arange(5), [1, 2, 4, 8, 40])
+    held = item_stratified_holdout(items, 0.25, np.random.default_rng(0))
+    per_item = np.bincount(items[held], minlength=5)
+    # an item rated n times keeps floor(0.75 n): rated once -> held out (cold), as in the test
+    np.testing.assert_array_equal(per_item, [1, 1, 1, 2, 10])
+    again = item_stratified_holdout(items, 0.25, np.random.default_rng(0))
+    np.testing.assert_array_equal(held, again)
+    other = item_stratified_holdout(items, 0.25, np.random.default_rng(1))
+    assert not np.array_equal(held, other)
