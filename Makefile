@@ -20,7 +20,7 @@ help:
 setup:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || \
 		python3 -m pip install --quiet "uv==$(UV_VERSION)"
-	$(UV) sync --frozen --python 3.11
+	$(UV) sync --frozen --python 3.11 --compile-bytecode
 	@echo "environment ready in $(VENV) ($$(du -sh $(VENV) | cut -f1))"
 
 setup-bench:

@@ -396,6 +396,10 @@ class RecommendationEngine:
         if items is None:
             logger.warning("no items table found: titles and years will be null")
         setting = os.environ.get("MOVIEREC_AVAILABILITY", config.availability)
+        mirror = os.environ.get("MOVIEREC_DATA_MIRROR")
+        if setting is None and mirror and (Path(mirror) / "streaming").is_dir():
+            # the local data mirror carries the streaming catalogues: use them by default
+            setting = str(Path(mirror) / "streaming")
         provider, hint = load_availability(setting, items, config)
         log_path = os.environ.get("MOVIEREC_INFERENCE_LOG") or config.inference_log
         return cls(model, items, provider, hint=hint, log=InferenceLog(log_path),

@@ -25,7 +25,7 @@ def user_errors(*kinds: type[BaseException]) -> Iterator[None]:
     """Turn expected exceptions (bad input, missing files) into a clean error exit."""
     try:
         yield
-    except (FileNotFoundError, ValueError, KeyError, *kinds) as exc:
+    except (FileNotFoundError, ValueError, KeyError) + kinds as exc:
         fail(str(exc).strip("'\""))
 
 

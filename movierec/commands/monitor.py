@@ -145,12 +145,13 @@ def _retrain(dataset: str, current: Path, params: Path) -> dict[str, Any]:
     batch.to_parquet(tmp, index=False)
     tmp.replace(target)
     with console.status("retraining: running the pipeline on the dataset plus the new ratings"):
-        state = pipeline(dataset=dataset, params_path=str(params), extra_ratings=str(target),
+        state: Any = pipeline(dataset=dataset, params_path=str(params), extra_ratings=str(target),
                          skip_package=True, return_state=True)
     if not state.is_completed():
         fail(f"retraining pipeline {state.name.lower()}: {state.message}")
     summary = state.result()
-    return {"mlflow_run_id": summary.get("mlflow_run_id"), "decision": summary.get("decision")}
+    return {"mlflow_run_id": summary.get("mlflow_run_id"), "decision": summary.get("decision"),
+            "tracking_uri": summary.get("tracking_uri")}
 
 
 def simulate(

@@ -116,6 +116,10 @@ def _copy_members(names: Iterable[str], reader: Callable[[str], bytes], staging:
         (staging / name).write_bytes(reader(name))
 
 
+def _reader(archive: zipfile.ZipFile, prefix: str) -> Callable[[str], bytes]:
+    return lambda name: archive.read(prefix + name)
+
+
 def _candidates(source: Path, spec: DatasetSpec, folder_name: str) -> list[Path]:
     """Folders under ``source`` that may hold the dataset's files."""
     return [source / folder_name, source / spec.archive_folder, source]
@@ -130,7 +134,7 @@ def _from_local(
             names = zf.namelist()
             for prefix in (f"{folder_name}/", f"{spec.archive_folder}/", ""):
                 if all(prefix + n in names for n in expected):
-                    _copy_members(expected, lambda n, p=prefix: zf.read(p + n), staging)
+                    _copy_members(expected, _reader(zf, prefix), staging)
                     return
         raise FetchError(f"local: {source} does not contain the {spec.name} files")
     if not source.is_dir():

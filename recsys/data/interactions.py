@@ -37,7 +37,7 @@ class Vocabulary:
 
     def __contains__(self, raw: object) -> bool:
         try:
-            return bool(self.index([raw])[0] >= 0)  # type: ignore[list-item]
+            return bool(self.index(np.asarray([raw]))[0] >= 0)
         except (TypeError, ValueError):
             return False
 

@@ -80,8 +80,8 @@ def _items_frame(rows: pd.DataFrame) -> pd.DataFrame:
         }
     )
     if "release_year" in rows:
-        fallback = pd.array(rows["release_year"], dtype="Int64")
-        items["year"] = items["year"].fillna(pd.Series(fallback, index=items.index))
+        fallback = pd.Series(rows["release_year"].to_numpy(), index=items.index).astype("Int64")
+        items["year"] = items["year"].fillna(fallback)
     return items
 
 
@@ -149,7 +149,7 @@ def _ml_csv(raw: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     links = pd.read_csv(raw / "links.csv", dtype={"imdbId": str})
     links.columns = [ITEM_ID, "imdb_id", "tmdb_id"]
     links["imdb_id"] = "tt" + links["imdb_id"].str.zfill(7)
-    links["tmdb_id"] = pd.array(links["tmdb_id"], dtype="Int64")
+    links["tmdb_id"] = links["tmdb_id"].astype("Int64")
     items = items.merge(links, on=ITEM_ID, how="left")
     tags_path = raw / "tags.csv"
     if tags_path.is_file():

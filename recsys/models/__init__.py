@@ -15,8 +15,8 @@ from recsys.models.base import (
     BaseRecommender,
     ModelConfig,
     NotFittedError,
-    Recommender,
     RecList,
+    Recommender,
     top_k,
 )
 

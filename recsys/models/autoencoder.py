@@ -88,8 +88,9 @@ class AutoRec(BaseRecommender):
             optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate),
             loss=masked_squared_error(keras),
         )
-        batches = item_batches(keras, self.item_ratings_, rated_items, cfg.batch_size, rng)
-        trainer.fit(batches, epochs=cfg.epochs, verbose=0)
+        batches = item_batches(keras, self.item_ratings_, rated_items, cfg.batch_size, rng,
+                               epochs=cfg.epochs)
+        trainer.fit(batches, epochs=1, verbose=0)
         self._read_network()
 
     def _read_network(self) -> None:
@@ -202,25 +203,28 @@ def item_batches(
     rows: NDArray[np.int64],
     batch_size: int,
     rng: np.random.Generator,
+    epochs: int = 1,
 ) -> Any:
-    """A Keras ``PyDataset`` of dense ``(x, x)`` batches of sparse rows, reshuffled per epoch."""
+    """A Keras ``PyDataset`` of dense ``(x, x)`` batches of sparse rows, for all ``epochs``.
+
+    Every epoch visits the rows in a fresh order; the orders are drawn up front and the
+    epochs laid end to end as one pass (train with ``epochs=1``), so batches never depend
+    on when Keras prefetches them (redrawing in ``on_epoch_end`` races with that).
+    """
+    orders = [rng.permutation(rows) for _ in range(max(1, epochs))]
+    per_epoch = int(np.ceil(len(rows) / batch_size))
 
     class ItemBatches(keras.utils.PyDataset):  # type: ignore[misc,name-defined]
-        def __init__(self) -> None:
-            super().__init__()
-            self.order = rng.permutation(rows)
-
         def __len__(self) -> int:
-            return int(np.ceil(len(rows) / batch_size))
+            return per_epoch * len(orders)
 
         def __getitem__(self, index: int) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+            order = orders[index // per_epoch]
+            step = index % per_epoch
             # the last batch wraps around to the start: one batch shape, one graph trace
-            part = np.arange(index * batch_size, (index + 1) * batch_size) % len(self.order)
-            chosen = np.sort(self.order[part])
+            part = np.arange(step * batch_size, (step + 1) * batch_size) % len(order)
+            chosen = np.sort(order[part])
             dense = item_ratings[chosen].toarray().astype(np.float32)
             return dense, dense
-
-        def on_epoch_end(self) -> None:
-            self.order = rng.permutation(rows)
 
     return ItemBatches()

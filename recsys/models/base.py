@@ -79,7 +79,8 @@ class RecList:
     def as_dict(self) -> dict[int, list[tuple[int, float]]]:
         out: dict[int, list[tuple[int, float]]] = {}
         for user, group in self.frame.groupby(USER_ID, sort=False):
-            out[int(user)] = list(zip(group[ITEM_ID].tolist(), group["score"].tolist(), strict=True))
+            items, scores = group[ITEM_ID].tolist(), group["score"].tolist()
+            out[int(user)] = list(zip(items, scores, strict=True))  # type: ignore[arg-type]
         return out
 
 
@@ -103,7 +104,8 @@ def top_k(
     n_rows, n_items = work.shape
     invalid = np.isnan(work)
     if exclude is not None:
-        mask = exclude.toarray() if sparse.issparse(exclude) else np.asarray(exclude)
+        mask = (exclude.toarray() if isinstance(exclude, sparse.spmatrix | sparse.sparray)
+                else np.asarray(exclude))
         invalid |= mask.astype(bool)
     work[invalid] = -np.inf
     kk = min(k, n_items)
@@ -240,10 +242,10 @@ class BaseRecommender(ABC):
         """Arrays that, with the config, restore the fitted model."""
         return {}
 
-    def _set_state(self, arrays: dict[str, NDArray[Any]], folder: Path) -> None:
+    def _set_state(self, arrays: dict[str, NDArray[Any]], folder: Path) -> None:  # noqa: B027 - optional hook
         """Restore what ``_state`` (and ``_save_extra``) wrote."""
 
-    def _save_extra(self, folder: Path) -> None:
+    def _save_extra(self, folder: Path) -> None:  # noqa: B027 - optional hook
         """Write non-array artefacts (e.g. a native Keras model) into ``folder``."""
 
     # -- public API ----------------------------------------------------------------------
@@ -353,7 +355,7 @@ class BaseRecommender(ABC):
         self._check_fitted()
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
-        user_list = [int(users)] if np.isscalar(users) else [int(u) for u in users]  # type: ignore[arg-type]
+        user_list = [int(users)] if isinstance(users, int | np.integer) else [int(u) for u in users]
         uidx = self.users_.index(user_list)
         mask = self._candidate_mask(candidates)
         frames: list[pd.DataFrame] = []

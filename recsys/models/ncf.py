@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -118,8 +117,16 @@ class NCF(BaseRecommender):
             order = rng.permutation(len(users))
             return users[order], items[order], values[order]
 
-        # one ``fit`` call for all epochs: Keras's per-call set-up dominates on small data
-        self.network_.fit(epoch_batches(keras, draw, cfg.batch_size), epochs=cfg.epochs, verbose=0)
+        # Every epoch gets freshly drawn samples (new negatives, new order), all drawn up
+        # front and fed in order through one ``fit`` call: Keras's per-call set-up dominates
+        # on small data, and a dataset that redraws in ``on_epoch_end`` races with Keras's
+        # prefetching of the next epoch, which made seeded fits differ.
+        epochs = [_whole_batches(draw(), cfg.batch_size) for _ in range(cfg.epochs)]
+        batches = _in_batches(
+            keras, *(np.concatenate([e[part] for e in epochs]) for part in range(3)),
+            batch_size=cfg.batch_size,
+        )
+        self.network_.fit(batches, epochs=1, verbose=0)
         self._check_weights()
 
     def _check_weights(self) -> None:
@@ -231,32 +238,40 @@ def build_network(
     return keras.Model([user, item], score, name=f"ncf_{cfg.variant}")
 
 
-def epoch_batches(
+def _in_batches(
     keras: Any,
-    draw: Callable[[], tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.float32]]],
+    users: NDArray[np.int32],
+    items: NDArray[np.int32],
+    labels: NDArray[np.float32],
     batch_size: int,
 ) -> Any:
-    """A Keras ``PyDataset`` over ``draw()``'s samples, drawn afresh for every epoch."""
+    """A Keras ``PyDataset`` of consecutive batches of fixed arrays.
 
-    class EpochBatches(keras.utils.PyDataset):  # type: ignore[misc,name-defined]
-        def __init__(self) -> None:
-            super().__init__()
-            self.users, self.items, self.labels = draw()
+    (Handing the arrays to ``fit`` directly trains measurably worse here: Keras's array
+    adapter feeds the integer ids differently; the checkerboard test catches it.)
+    """
 
+    class Batches(keras.utils.PyDataset):  # type: ignore[misc,name-defined]
         def __len__(self) -> int:
-            return int(np.ceil(len(self.labels) / batch_size))
+            return int(np.ceil(len(labels) / batch_size))
 
         def __getitem__(
             self, index: int
         ) -> tuple[tuple[NDArray[np.int32], NDArray[np.int32]], NDArray[np.float32]]:
-            # the last batch wraps around to the start: one batch shape, one graph trace
-            part = np.arange(index * batch_size, (index + 1) * batch_size) % len(self.labels)
-            return (self.users[part], self.items[part]), self.labels[part]
+            part = slice(index * batch_size, (index + 1) * batch_size)
+            return (users[part], items[part]), labels[part]
 
-        def on_epoch_end(self) -> None:
-            self.users, self.items, self.labels = draw()
+    return Batches()
 
-    return EpochBatches()
+
+def _whole_batches(
+    sample: tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.float32]], batch_size: int
+) -> tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.float32]]:
+    """Pad an epoch's samples to whole batches by wrapping around to its start: one batch
+    shape (one graph trace), and on tiny data every epoch still takes a full batch step."""
+    n = len(sample[2])
+    take = np.arange(int(np.ceil(n / batch_size)) * batch_size) % n
+    return sample[0][take], sample[1][take], sample[2][take]
 
 
 def sample_training_set(

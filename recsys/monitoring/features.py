@@ -107,7 +107,7 @@ def serving_features(
         reference: the training ratings (for item popularity).
         items: the items table (for genres).
     """
-    popularity = np.log1p(reference.groupby(ITEM_ID).size())
+    popularity = pd.Series(np.log1p(reference.groupby(ITEM_ID).size()))
     genre = first_genre(items)
     rows = []
     for entry in log.itertuples(index=False):

@@ -43,7 +43,7 @@ def batch_ndcg(model: BaseRecommender, batch: pd.DataFrame, k: int = 10) -> floa
     recs = model.recommend(truth.index.to_numpy(), k=k).frame
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
     scores = []
-    grouped = dict(tuple(recs.groupby(USER_ID)))
+    grouped: dict[Any, pd.DataFrame] = dict(tuple(recs.groupby(USER_ID)))
     for user, relevant in truth.items():
         got = grouped.get(user)
         items = got[ITEM_ID].to_numpy() if got is not None else np.array([], dtype=np.int64)
@@ -166,11 +166,11 @@ def write_report(result: SimulationResult, markdown: Path, plot: Path) -> None:
         "NDCG on drift | NDCG always |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in frame.itertuples(index=False):
+    for r in frame.to_dict("records"):
         lines.append(
-            f"| {r.week} | {r.date} | {r.rows} | {r.drift_share:.3f} | {r.drifted_columns or '-'} "
-            f"| {'yes' if r.retrained else 'no'} | {r.ndcg_static:.4f} | {r.ndcg_on_drift:.4f} "
-            f"| {r.ndcg_always:.4f} |"
+            f"| {r['week']} | {r['date']} | {r['rows']} | {r['drift_share']:.3f} | "
+            f"{r['drifted_columns'] or '-'} | {'yes' if r['retrained'] else 'no'} | "
+            f"{r['ndcg_static']:.4f} | {r['ndcg_on_drift']:.4f} | {r['ndcg_always']:.4f} |"
         )
     markdown.parent.mkdir(parents=True, exist_ok=True)
     markdown.write_text("\n".join(lines) + "\n")

@@ -36,7 +36,12 @@ CURVE_KS: tuple[int, ...] = (1, 3, 5, 10, 20)
 
 def resolve_tracking_uri(uri: str | None = None) -> str:
     """``uri``, else ``$MLFLOW_TRACKING_URI``, else the embedded SQLite store."""
-    return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    chosen = uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    if chosen.startswith("sqlite:///") and not chosen.startswith("sqlite:////"):
+        # a relative SQLite path means "in this project folder": pin it, because MLflow
+        # caches stores by URI and would keep writing to the first folder it was used in
+        chosen = f"sqlite:///{Path(chosen.removeprefix('sqlite:///')).resolve()}"
+    return chosen
 
 
 def is_embedded(uri: str) -> bool:

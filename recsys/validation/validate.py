@@ -436,10 +436,10 @@ def validate_tables(
         position = {(e["type"], e.get("description")): i
                     for i, e in enumerate(suite_dict["expectations"])}
         suite = context.suites.add(gx.ExpectationSuite(**suite_dict))
-        batch = datasource.add_dataframe_asset(name=table).add_batch_definition_whole_dataframe(
+        whole = datasource.add_dataframe_asset(name=table).add_batch_definition_whole_dataframe(
             name=f"{table}-whole")
         definition = context.validation_definitions.add(
-            gx.ValidationDefinition(name=f"{dataset}.{table}", data=batch, suite=suite))
+            gx.ValidationDefinition(name=f"{dataset}.{table}", data=whole, suite=suite))
         # Row positions, not `unexpected_index_column_names`: GX 1.24 builds that list with
         # one `df.at` per unexpected row (a minute when most of 100k rows fail); the key
         # columns of the few quoted rows are looked up afterwards (`_offending_rows`).

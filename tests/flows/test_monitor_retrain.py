@@ -15,9 +15,28 @@ from movierec.cli import app
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture(scope="module")
+def own_project(first_run: dict[str, Any], project: Path,
+                tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the project after its first pipeline run: retraining here registers new
+    versions, which must not leak into the other flow tests' registry."""
+    import shutil
+
+    copy = tmp_path_factory.mktemp("monitor") / "project"
+    shutil.copytree(project, copy)
+    return copy
+
+
+def _uri(project: Path) -> str:
+    return f"sqlite:///{project / 'mlflow.db'}"
+
+
 def _monitor(project: Path, helpers: Any, *args: str) -> tuple[int, dict[str, Any] | None, str]:
+    # MLflow exports the last tracking URI it was pointed at into the environment of this
+    # (shared) test process: name this project's store explicitly, as a fresh shell would.
     with helpers.InFolder(project):
-        result = CliRunner().invoke(app, ["monitor", *args])
+        result = CliRunner().invoke(app, ["monitor", *args],
+                                    env={"MLFLOW_TRACKING_URI": _uri(project)})
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     return result.exit_code, (json.loads(lines[-1]) if lines else None), result.output
 
@@ -26,8 +45,9 @@ def _ratings(project: Path) -> pd.DataFrame:
     return pd.read_parquet(project / "data" / "processed" / "ml-100k" / "ratings.parquet")
 
 
-def test_reference_batch_is_not_retrained(first_run: dict[str, Any], project: Path,
-                                          tmp_path: Path, helpers: Any) -> None:
+def test_reference_batch_is_not_retrained(own_project: Path, tmp_path: Path,
+                                          helpers: Any) -> None:
+    project = own_project
     batch = tmp_path / "same.csv"
     _ratings(project).sample(2000, random_state=11).to_csv(batch, index=False)
     code, decision, output = _monitor(project, helpers, "--current", str(batch), "--decide-only")
@@ -39,11 +59,12 @@ def test_reference_batch_is_not_retrained(first_run: dict[str, Any], project: Pa
 
 
 def test_malformed_batch_is_rejected_and_nothing_retrained(
-    first_run: dict[str, Any], project: Path, tmp_path: Path, helpers: Any
+    own_project: Path, tmp_path: Path, helpers: Any
 ) -> None:
     from recsys.tracking.registry import list_versions
 
-    before = len(list_versions(tracking_uri=first_run["tracking_uri"]))
+    project = own_project
+    before = len(list_versions(tracking_uri=_uri(project)))
     batch = _ratings(project).sample(500, random_state=12)
     batch.loc[batch.index[:20], "rating"] = 11.0
     path = tmp_path / "bad.csv"
@@ -52,15 +73,16 @@ def test_malformed_batch_is_rejected_and_nothing_retrained(
     assert code != 0
     assert "rejected by validation" in output
     assert decision is not None and decision["retrain"] is False
-    assert len(list_versions(tracking_uri=first_run["tracking_uri"])) == before
+    assert len(list_versions(tracking_uri=_uri(project))) == before
 
 
 def test_burst_of_new_users_retrains_through_the_promotion_rule_then_cools_down(
-    first_run: dict[str, Any], project: Path, tmp_path: Path, helpers: Any
+    own_project: Path, tmp_path: Path, helpers: Any
 ) -> None:
     from recsys.tracking.registry import list_versions
 
-    uri = first_run["tracking_uri"]
+    project = own_project
+    uri = _uri(project)
     before = len(list_versions(tracking_uri=uri))
     batch = _ratings(project).sample(3000, random_state=13).copy()
     batch["user_id"] += 5000  # 3,000 ratings of users the model has never seen
@@ -73,6 +95,7 @@ def test_burst_of_new_users_retrains_through_the_promotion_rule_then_cools_down(
     assert "new_user" in decision["drifted_columns"]
     run = decision["retrain_run"]
     assert run["mlflow_run_id"]
+    assert run["tracking_uri"] == uri
     promotion = run["decision"]
     assert {"promoted", "champion_after"} <= set(promotion)
     # the retrained best became a new version; it serves only if the rule said so
