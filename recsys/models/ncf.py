@@ -122,10 +122,10 @@ class NCF(BaseRecommender):
         # on small data, and a dataset that redraws in ``on_epoch_end`` races with Keras's
         # prefetching of the next epoch, which made seeded fits differ.
         epochs = [_whole_batches(draw(), cfg.batch_size) for _ in range(cfg.epochs)]
-        batches = _in_batches(
-            keras, *(np.concatenate([e[part] for e in epochs]) for part in range(3)),
-            batch_size=cfg.batch_size,
+        users_all, items_all, labels_all = (
+            np.concatenate([e[part] for e in epochs]) for part in range(3)
         )
+        batches = _in_batches(keras, users_all, items_all, labels_all, cfg.batch_size)
         self.network_.fit(batches, epochs=1, verbose=0)
         self._check_weights()
 
