@@ -107,7 +107,7 @@ def _dvc_md5(root: Path, target: str) -> str | None:
         stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
         for stage in stages.values():
             candidates.extend(stage.get("outs", []) or [])
-    for dvc_file in root.glob("*.dvc"):
+    for dvc_file in (p for p in root.glob("*.dvc") if p.is_file()):  # not the .dvc/ folder
         candidates.extend((yaml.safe_load(dvc_file.read_text()) or {}).get("outs", []) or [])
     target = target.rstrip("/")
     for out in candidates:

@@ -133,3 +133,18 @@ def test_pyfunc_serves_any_variant_uniformly(fitted: dict[str, dict], tracking_u
     assert out.groupby("user_id").size().to_dict() == {1: 5, 2: 5, 99999: 5}
     direct = fitted["ease"]["model"].recommend([1], k=5).frame
     assert out[out["user_id"] == 1]["item_id"].tolist() == direct["item_id"].tolist()
+
+
+def test_data_hash_reads_dvc_records_beside_the_dvc_folder(tmp_path: Path) -> None:
+    """A real checkout has a `.dvc/` folder next to `data.dvc`: only files are read."""
+    from recsys.tracking.mlflow_runs import data_hash, digest_of
+
+    (tmp_path / ".dvc").mkdir()
+    ratings = tmp_path / "data" / "processed" / "ml-100k" / "ratings.parquet"
+    ratings.parent.mkdir(parents=True)
+    ratings.write_bytes(b"ratings")
+    assert data_hash(ratings, root=tmp_path) == digest_of(ratings)
+    (tmp_path / "dvc.lock").write_text(
+        "schema: '2.0'\nstages:\n  prepare:\n    outs:\n    - path: data/processed/ml-100k\n"
+        "      md5: 0123456789abcdef.dir\n")
+    assert data_hash(ratings, root=tmp_path) == "0123456789abcdef.dir"
