@@ -101,6 +101,10 @@ def serve(target: str, env: dict[str, str], workdir: Path) -> Iterator[str]:
         log.close()
 
 
+#: What went wrong, for the report (status code and body, or the client exception).
+ERROR_KINDS: dict[str, int] = {}
+
+
 async def drive(url: str, bodies: list[dict[str, object]], concurrency: int,
                 max_seconds: float) -> tuple[int, int, float, np.ndarray]:
     """Closed loop: ``concurrency`` workers send ``bodies`` in turn until done or out of time."""
@@ -121,10 +125,13 @@ async def drive(url: str, bodies: list[dict[str, object]], concurrency: int,
                 try:
                     response = await client.post("/recommend", json=body)
                     ok = response.status_code == 200
-                except httpx.HTTPError:
-                    ok = False
+                    kind = f"HTTP {response.status_code}: {response.text[:120]}"
+                except httpx.HTTPError as exc:
+                    ok, kind = False, f"{type(exc).__name__}: {exc}"[:160]
                 latencies.append((time.perf_counter() - sent) * 1000)
                 errors += not ok
+                if not ok:
+                    ERROR_KINDS[kind] = ERROR_KINDS.get(kind, 0) + 1
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         seconds = time.perf_counter() - start
@@ -276,7 +283,7 @@ asyncio, in one process on the same machine) sending `POST /recommend`
 |---:|---:|---|
 {chr(10).join(ratios)}
 
-* Errors: {total_errors} in total (target 0).
+* Errors: {total_errors} in total (target 0){": " + "; ".join(f"{n} x {k}" for k, n in ERROR_KINDS.items()) if ERROR_KINDS else ""}.
 * Time inside the engine (model scoring, titles, availability; from the inference log,
   {server_ms.size} requests): p50 {np.percentile(server_ms, 50) if server_ms.size else float('nan'):.1f} ms,
   p99 {np.percentile(server_ms, 99) if server_ms.size else float('nan'):.1f} ms. The rest of each request's

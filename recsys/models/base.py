@@ -372,10 +372,13 @@ class BaseRecommender(ABC):
         frame = pd.concat(frames, ignore_index=True) if frames else self._rank(
             np.empty((0, self.n_items)), [], k, None, None
         )
-        order = {u: i for i, u in enumerate(user_list)}
-        frame = frame.sort_values(
-            [USER_ID, "rank"], key=lambda s: s.map(order) if s.name == USER_ID else s, kind="stable"
-        ).reset_index(drop=True)
+        if cold and len(known_pos):  # known users came first: restore the caller's order
+            order: dict[int, int] = {}
+            for i, u in enumerate(user_list):
+                order.setdefault(u, i)
+            position = np.fromiter((order[u] for u in frame[USER_ID].tolist()), np.int64,
+                                   count=len(frame))
+            frame = frame.iloc[np.argsort(position, kind="stable")].reset_index(drop=True)
         return RecList(frame, frozenset(cold))
 
     def recommend_for_history(
