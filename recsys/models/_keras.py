@@ -57,6 +57,12 @@ def seed_everything(seed: int | None) -> int:
 
     value = int(as_rng(seed).integers(2**30)) if seed is None else int(seed)
     import_keras().utils.set_random_seed(value)
+    if seed is not None:
+        # a fixed seed promises the same model: multi-threaded CPU kernels (e.g. the
+        # scatter-add of embedding gradients) otherwise sum in a varying order
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
     return value
 
 
