@@ -64,7 +64,7 @@ class Split:
     protocol: str
 
 
-def _stratified_mask(
+def stratified_group_mask(
     groups: NDArray[np.int64], train_share: float, rng: np.random.Generator
 ) -> NDArray[np.bool_]:
     """True for rows whose within-group rank / group size is ``<= train_share``."""
@@ -92,7 +92,7 @@ def stratified_mask(
         raise ValueError(f"filter_by must be 'user' or 'item', got {filter_by!r}")
     column = USER_ID if filter_by == "user" else ITEM_ID
     groups = ratings[column].to_numpy(dtype=np.int64)
-    return _stratified_mask(groups, 1.0 - test_size, as_rng(seed))
+    return stratified_group_mask(groups, 1.0 - test_size, as_rng(seed))
 
 
 def temporal_mask(ratings: pd.DataFrame, *, test_size: float = 0.25) -> NDArray[np.bool_]:

@@ -320,15 +320,9 @@ def item_stratified_holdout(
     item rated ``n`` times keeps ``floor((1 - share) n)`` ratings, so one rated once is
     held out entirely (a cold item, as in the test split).
     """
-    keys = np.asarray(rng.random(item_index.shape[0]), dtype=np.float64)
-    order = np.lexsort((keys, item_index))
-    sorted_items = item_index[order]
-    starts = np.flatnonzero(np.r_[True, sorted_items[1:] != sorted_items[:-1]])
-    sizes = np.diff(np.r_[starts, sorted_items.shape[0]])
-    rank = np.arange(sorted_items.shape[0]) - np.repeat(starts, sizes) + 1
-    held = np.empty(item_index.shape[0], dtype=bool)
-    held[order] = rank / np.repeat(sizes, sizes) > 1.0 - share
-    return held
+    from recsys.evaluation.splits import stratified_group_mask
+
+    return ~stratified_group_mask(item_index, 1.0 - share, rng)
 
 
 def coordinate_ascent(
