@@ -21,10 +21,6 @@ import json
 import os
 import platform
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -35,6 +31,8 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+
+from bentos.process import bentoml_serve
 
 ROOT = Path(__file__).resolve().parents[1]
 MIRROR = Path(os.environ.get("MOVIEREC_DATA_MIRROR", ROOT.parent / "shared" / "data"))
@@ -60,45 +58,10 @@ class Result:
         return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms.size else float("nan")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def serve(target: str, env: dict[str, str], workdir: Path) -> Iterator[str]:
-    port = free_port()
-    log = (workdir / f"{target.split(':')[1]}.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bentoml", "serve", target, "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 240
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"{target} exited; see {log.name}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{target} not ready in 240 s; see {log.name}")
-            time.sleep(0.5)
+    with bentoml_serve(target, env, workdir / f"{target.split(':')[1]}.log") as (url, _):
         yield url
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(10)
-        log.close()
 
 
 #: What went wrong, for the report (status code and body, or the client exception).

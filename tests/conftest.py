@@ -37,3 +37,12 @@ def ml100k(ml100k_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     return tuple(  # type: ignore[return-value]
         pd.read_parquet(ml100k_dir / f"{n}.parquet") for n in ("ratings", "items", "users")
     )
+
+
+@pytest.fixture(scope="session")
+def streaming_dir(mirror: Path) -> Path:
+    """The streaming-availability tables of the mirror (read-only)."""
+    folder = mirror / "streaming"
+    if not (folder / "movies-on-streaming-platforms").is_dir():
+        pytest.skip(f"no streaming tables at {folder}")
+    return folder

@@ -126,14 +126,6 @@ def fake_tmdb() -> Iterator[tuple[str, FakeTMDB]]:
 
 
 @pytest.fixture(scope="session")
-def streaming_dir(mirror: Path) -> Path:
-    folder = mirror / "streaming"
-    if not (folder / "movies-on-streaming-platforms").is_dir():
-        pytest.skip(f"no streaming tables at {folder}")
-    return folder
-
-
-@pytest.fixture(scope="session")
 def ml_latest_small_items(tmp_path_factory: pytest.TempPathFactory, mirror: Path) -> pd.DataFrame:
     from recsys.data.fetch import fetch
     from recsys.data.prepare import prepare

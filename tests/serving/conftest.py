@@ -5,12 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -70,12 +66,6 @@ def served_model_dir(tmp_path_factory: pytest.TempPathFactory,
     return folder
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class RunningServer:
     url: str
@@ -92,52 +82,19 @@ class RunningServer:
 @contextmanager
 def bentoml_serve(target: str, folder: Path, env: dict[str, str]) -> Iterator[RunningServer]:
     """Run ``bentoml serve target`` on 127.0.0.1 (free port) until ready; always stop it."""
-    port = free_port()
+    from bentos.process import bentoml_serve as serve
+
     output = folder / "server.log"
-    full_env = {**os.environ, "BENTOML_HOME": str(folder / "bentoml"),
-                "BENTOML_DO_NOT_TRACK": "true", "PYTHONUNBUFFERED": "1", **env}
-    with output.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bentoml", "serve", target, "--host", "127.0.0.1",
-             "--port", str(port)],
-            cwd=ROOT, env=full_env, stdout=sink, stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, so the workers die with it
-        )
-    server = RunningServer(f"http://127.0.0.1:{port}",
-                           Path(env.get("MOVIEREC_INFERENCE_LOG", folder / "log.jsonl")),
-                           process, output)
+    full_env = {"BENTOML_HOME": str(folder / "bentoml"), "BENTOML_DO_NOT_TRACK": "true",
+                "PYTHONUNBUFFERED": "1", **env}
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"bentoml serve exited ({process.returncode}):\n"
-                            f"{output.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{server.url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"bentoml serve not ready in {START_TIMEOUT}s:\n"
-                            f"{output.read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield server
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(10)
-
-
-@pytest.fixture(scope="session")
-def streaming_dir(mirror: Path) -> Path:
-    folder = mirror / "streaming"
-    if not (folder / "movies-on-streaming-platforms").is_dir():
-        pytest.skip(f"no streaming tables at {folder}")
-    return folder
+        with serve(target, full_env, output, timeout=START_TIMEOUT) as (url, process):
+            yield RunningServer(url, Path(env.get("MOVIEREC_INFERENCE_LOG",
+                                                  folder / "log.jsonl")), process, output)
+    except RuntimeError as exc:
+        if "bentoml serve" not in str(exc):
+            raise
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="session")
