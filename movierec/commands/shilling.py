@@ -146,6 +146,9 @@ def train_reference_cmd(
         help="Folder for <detector>.npz/.json (default: the package's reference folder).")] = None,
     attacks_per_kind: Annotated[int, typer.Option(help="Training attacks per kind.")] = 5,
     seed: SeedOpt = 0,
+    dataset: Annotated[str | None, typer.Option(
+        help="Dataset name recorded in the models' JSON (default: the folder of a "
+             "ratings.* file, e.g. ml-100k, else the file's stem).")] = None,
 ) -> None:
     """Retrain the shipped supervised and ensemble classifiers on CLEAN ratings (.npz + JSON)."""
     from recsys.data.interactions import read_ratings
@@ -153,12 +156,14 @@ def train_reference_cmd(
 
     with user_errors():
         frame = read_ratings(ratings)
+    if dataset is None:
+        dataset = ratings.parent.name if ratings.stem == "ratings" else ratings.stem
     written = []
     for cls in (SupervisedDetector, EnsembleDetector):
         with console.status(f"training the {cls.name} reference model"):
             detector = cls(training="self", attacks_per_kind=attacks_per_kind, seed=seed).train(frame)
         target = (out_dir / cls.name) if out_dir is not None else None
-        written.append(detector.save_reference(target, dataset=ratings.name))
+        written.append(detector.save_reference(target, dataset=dataset))
     console.print("[green]trained[/] reference models -> "
                   + ", ".join(f"{p}.npz" for p in written))
 

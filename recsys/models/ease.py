@@ -45,10 +45,15 @@ class EASE(BaseRecommender):
             return self.seen_
         return data.matrix().astype(np.float64)
 
+    def _gram_rows(self, data: Interactions, x: sparse.csr_matrix) -> sparse.csr_matrix:
+        """The rows whose item co-occurrences the weights learn from: the users' rows."""
+        return x
+
     def _fit(self, data: Interactions) -> None:
         x = self._input(data)
         self.user_matrix_: sparse.csr_matrix = sparse.csr_matrix(x, dtype=np.float64)
-        gram = np.asarray((x.T @ x).toarray(), dtype=np.float64)
+        rows = self._gram_rows(data, x)
+        gram = np.asarray((rows.T @ rows).toarray(), dtype=np.float64)
         diagonal = np.diag(gram).copy()
         p = self.config.dropout
         gram[np.diag_indices_from(gram)] += self.config.regularization + p / (1.0 - p) * diagonal

@@ -6,7 +6,11 @@
   generated from clean data; the shipped reference model is plain arrays (``.npz`` + JSON,
   no pickle), and ``training="self"`` trains at fit time on the data being screened;
 * ``EnsembleDetector`` (the default): the supervised classifier stacked over the attributes
-  and the two unsupervised detectors' scores (stacked generalisation, Wolpert 1992).
+  and the two unsupervised detectors' scores (stacked generalisation, Wolpert 1992), its
+  probabilities confirmed by attack groups (``confirm_groups``): a suspect is flagged only
+  inside a group of suspects sharing an extreme-rated item, so isolated genuine users with
+  unusual profiles are not; and ``coordinated_profiles`` flags batches of same-size
+  profiles sharing an extreme-rated item even when each looks genuine to the classifier.
 
 A score of 0.5 or more means "flagged" unless a caller picks another threshold.
 """
@@ -149,6 +153,159 @@ class PCAVarSelect(ShillingDetector):
 
 
 # -- target-item analysis ----------------------------------------------------------------
+@dataclass(frozen=True)
+class ExtremeGroups:
+    """Attack groups: (rating band, item, cohort) triples rated by anomalously many users
+    of the cohort.
+
+    Attributes:
+        users: dense user index of every (user, group) membership.
+        groups: the group of each membership, ``(band * n_items + item) * n_cohorts + cohort``.
+        excess: per group id, the share of its members in excess of chance,
+            ``(O - E) / O`` (0 for triples that are not groups).
+    """
+
+    users: NDArray[np.int64]
+    groups: NDArray[np.int64]
+    excess: NDArray[np.float64]
+
+
+def extreme_groups(
+    u: NDArray[np.int64],
+    i: NDArray[np.int64],
+    r: NDArray[np.float64],
+    cohort: NDArray[np.bool_] | NDArray[np.int64],
+    *,
+    n_items: int,
+    min_group: int = 5,
+    z_threshold: float = 4.0,
+) -> ExtremeGroups:
+    """Items that the users of a cohort rate at an extreme far more often than chance.
+
+    ``cohort`` gives each user's cohort (``-1``: none), or is a boolean mask of one cohort
+    (the candidates). For every item, rating band (the scale maximum, the minimum, maximum
+    - 1 step) and cohort, the number ``O`` of the cohort's users rating the item in that
+    band is compared with the number expected if the cohort were a random sample of the
+    users, ``E``; triples with ``O >= min_group`` and a Poisson z-score
+    ``(O - E) / sqrt(max(E, 1))`` of at least ``z_threshold`` are attack groups.
+    """
+    n_users = len(cohort)
+    member = np.where(cohort, 0, -1) if cohort.dtype == bool else np.asarray(cohort, dtype=np.int64)
+    n_cohorts = int(member.max()) + 1 if n_users and member.max() >= 0 else 0
+    levels = np.unique(r)
+    high, low = levels.max(), levels.min()
+    second = levels[-2] if len(levels) > 2 else high
+    bands = (r >= high, r <= low, (r == second) & (second < high))
+    excess = np.zeros(len(bands) * n_items * n_cohorts)
+    users: list[NDArray[np.int64]] = []
+    groups: list[NDArray[np.int64]] = []
+    if n_cohorts:
+        size = np.bincount(member[member >= 0], minlength=n_cohorts).astype(np.float64)
+        cohort_of = member[u]
+        for b, band in enumerate(bands):
+            if not band.any():
+                continue
+            everyone = np.bincount(i[band], minlength=n_items).astype(np.float64)
+            rows = np.flatnonzero(band & (cohort_of >= 0))
+            key = i[rows] * n_cohorts + cohort_of[rows]
+            observed = np.bincount(key, minlength=n_items * n_cohorts).astype(np.float64)
+            expected = np.outer(everyone / n_users, size).ravel()
+            z = (observed - expected) / np.sqrt(np.maximum(expected, 1.0))
+            group = (observed >= min_group) & (z >= z_threshold)
+            offset = b * n_items * n_cohorts
+            excess[offset : offset + len(group)] = np.where(
+                group, (observed - expected) / np.maximum(observed, 1.0), 0.0
+            )
+            inside = group[key]
+            users.append(u[rows[inside]])
+            groups.append(offset + key[inside])
+    empty = np.empty(0, dtype=np.int64)
+    return ExtremeGroups(
+        users=np.concatenate(users) if users else empty,
+        groups=np.concatenate(groups) if groups else empty,
+        excess=excess,
+    )
+
+
+def member_evidence(
+    found: ExtremeGroups,
+    n_users: int,
+    near: tuple[NDArray[np.int64], NDArray[np.int64]] | None = None,
+    near_weight: float = 1.0,
+) -> NDArray[np.float64]:
+    """Each user's strongest group membership: the group's excess share ``(O - E) / O``
+    times the user's coverage of the attack, the number of groups the user is in over the
+    median among the group's members (a genuine fan of one of a segment attack's six group
+    items covers 1/6 of it). ``near`` = ``(users, groups)`` adds weaker memberships, scored
+    the same way on their own (a near miss never adds coverage to a full membership) and
+    multiplied by ``near_weight``. Non-members score 0."""
+    out = np.zeros(n_users)
+    if not found.users.size:
+        return out
+    matched = np.bincount(found.users, minlength=n_users).astype(np.float64)
+    ids, group_of = np.unique(found.groups, return_inverse=True)
+    typical = np.array([np.median(matched[found.users[group_of == g]]) for g in range(len(ids))])
+    evidence = found.excess[found.groups] * np.minimum(1.0, matched[found.users] / typical[group_of])
+    np.maximum.at(out, found.users, evidence)
+    if near is not None and near[0].size:
+        users, groups = near
+        position = np.searchsorted(ids, groups)
+        known = (position < len(ids)) & (ids[np.minimum(position, len(ids) - 1)] == groups)
+        users, groups, position = users[known], groups[known], position[known]
+        near_matched = np.bincount(users, minlength=n_users).astype(np.float64)
+        coverage = np.minimum(1.0, near_matched[users] / typical[position])
+        np.maximum.at(out, users, near_weight * found.excess[groups] * coverage)
+    return out
+
+
+#: Evidence weight of a suspect that rates an attack group's item one step short of the
+#: group's extreme (a target-shifted profile among plain push profiles).
+NEAR_MISS_WEIGHT = 0.5
+
+
+#: Width of the profile-size cohorts of ``coordinated_profiles``, in log(profile length):
+#: profiles within about 2% of each other's length share a cohort.
+SIZE_COHORT_WIDTH = 0.02
+#: Poisson z-score a size cohort's extreme ratings of one item must reach. On clean
+#: ML-100K the largest is 5.3; a 1% attack (9 profiles) reaches 8 to 9.
+COORDINATED_Z = 7.0
+
+
+def coordinated_profiles(
+    frame: pd.DataFrame,
+    *,
+    width: float = SIZE_COHORT_WIDTH,
+    min_group: int = 5,
+    z_threshold: float = COORDINATED_Z,
+) -> pd.Series:
+    """Evidence in [0, 1] that a user is one of a batch of coordinated profiles.
+
+    Independent of any classifier: users are grouped into cohorts of near-identical profile
+    size (``width`` in log length), and ``extreme_groups`` looks for an item that one cohort
+    rates at the same extreme far more often than chance. Profiles injected by one attack
+    share their size (the filler size is a parameter of the attack) and their target, so
+    they form such a group even when every profile looks genuine on its own (fillers drawn
+    from popular items and rated near the item means). ``member_evidence`` scores the
+    members; everyone else scores 0. An attacker who varies profile sizes widely escapes
+    this test (the classifier and ``group_evidence`` remain).
+    """
+    users, u, i, r, n_items = _dense(frame)
+    length = np.bincount(u, minlength=len(users))
+    cohort = np.floor(np.log(np.maximum(length, 1)) / width).astype(np.int64)
+    cohort -= cohort.min() if len(cohort) else 0
+    found = extreme_groups(u, i, r, cohort, n_items=n_items, min_group=min_group,
+                           z_threshold=z_threshold)
+    return pd.Series(member_evidence(found, len(users)), index=pd.Index(users, name=USER_ID))
+
+
+def _dense(frame: pd.DataFrame) -> tuple[
+    NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], int
+]:
+    users, u = np.unique(frame[USER_ID].to_numpy(dtype=np.int64), return_inverse=True)
+    items, i = np.unique(frame[ITEM_ID].to_numpy(dtype=np.int64), return_inverse=True)
+    return users, u.astype(np.int64), i.astype(np.int64), frame[RATING].to_numpy(dtype=np.float64), len(items)
+
+
 def target_item_scores(
     frame: pd.DataFrame,
     suspicion: pd.Series,
@@ -160,40 +317,80 @@ def target_item_scores(
     """Score users that belong to an anomalously large group of suspects sharing an
     extreme-rated item.
 
-    The ``candidate_share`` most suspicious users are the candidates. For every item and
-    rating band (the scale maximum, maximum - 1 step, the minimum), the number ``O`` of
-    candidates rating the item in that band is compared with the number expected if the
-    candidates were a random sample of the users, ``E``; groups with ``O >= min_group``
-    and a Poisson z-score ``(O - E) / sqrt(E)`` of at least ``z_threshold`` are attack
-    groups. A candidate in such a group scores ``(O - E) / O``: the share of the group in
-    excess of chance. Everybody else scores 0.
+    The ``candidate_share`` most suspicious users are the candidates; ``extreme_groups``
+    finds the attack groups among them. A candidate in such a group scores ``(O - E) / O``:
+    the share of the group in excess of chance. Everybody else scores 0.
     """
-    users, u = np.unique(frame[USER_ID].to_numpy(dtype=np.int64), return_inverse=True)
-    items, i = np.unique(frame[ITEM_ID].to_numpy(dtype=np.int64), return_inverse=True)
-    r = frame[RATING].to_numpy(dtype=np.float64)
-    n_users, n_items = len(users), len(items)
+    users, u, i, r, n_items = _dense(frame)
     suspicion_arr = suspicion.reindex(users).fillna(0.0).to_numpy()
-    n_cand = max(min_group, int(round(candidate_share * n_users)))
-    candidate = np.zeros(n_users, dtype=bool)
+    n_cand = max(min_group, int(round(candidate_share * len(users))))
+    candidate = np.zeros(len(users), dtype=bool)
     candidate[np.argsort(-suspicion_arr, kind="stable")[:n_cand]] = True
-    levels = np.unique(r)
-    high, low = levels.max(), levels.min()
-    second = levels[-2] if len(levels) > 2 else high
-    out = np.zeros(n_users)
-    for band in (r >= high, r <= low, (r == second) & (second < high)):
-        if not band.any():
-            continue
-        everyone = np.bincount(i[band], minlength=n_items).astype(np.float64)
-        observed = np.bincount(i[band & candidate[u]], minlength=n_items).astype(np.float64)
-        expected = everyone * candidate.sum() / n_users
-        z = (observed - expected) / np.sqrt(np.maximum(expected, 1.0))
-        group = (observed >= min_group) & (z >= z_threshold)
-        if not group.any():
-            continue
-        excess = np.where(group, (observed - expected) / np.maximum(observed, 1.0), 0.0)
-        rows = band & candidate[u] & group[i]
-        np.maximum.at(out, u[rows], excess[i[rows]])
+    found = extreme_groups(u, i, r, candidate, n_items=n_items, min_group=min_group,
+                           z_threshold=z_threshold)
+    out = np.zeros(len(users))
+    np.maximum.at(out, found.users, found.excess[found.groups])
     return pd.Series(out, index=pd.Index(users, name=USER_ID))
+
+
+def group_evidence(
+    frame: pd.DataFrame,
+    probability: pd.Series,
+    *,
+    candidate_level: float = 0.5,
+    min_group: int = 5,
+    z_threshold: float = 4.0,
+) -> pd.Series:
+    """How strongly each user belongs to an attack group, in [0, 1].
+
+    Candidates are the users whose ``probability`` (the classifier's) reaches
+    ``candidate_level``; ``extreme_groups`` finds the items they rate at an extreme far more
+    often than chance. Fake profiles of one attack all rate the same target (and selected
+    items) the same way, so they form such groups; a genuine false positive is isolated and
+    on clean data no group exists. A member's evidence is the group's excess share
+    ``(O - E) / O`` times its coverage: the number of group items it matches over the
+    median among the group's members (a genuine fan of one of a segment attack's six
+    group items covers 1/6 of it). A candidate rating a maximum-band group's item one step
+    below the maximum (a target-shift obfuscation mixed into a push attack) is a member
+    with weight ``NEAR_MISS_WEIGHT``. Non-members score 0.
+    """
+    users, u, i, r, n_items = _dense(frame)
+    p = probability.reindex(users).fillna(0.0).to_numpy()
+    candidate = p >= candidate_level
+    out = np.zeros(len(users))
+    if candidate.sum() >= min_group:
+        found = extreme_groups(u, i, r, candidate, n_items=n_items, min_group=min_group,
+                               z_threshold=z_threshold)
+        levels = np.unique(r)
+        top_group = found.excess[:n_items] > 0  # band 0 is the maximum (one cohort)
+        near = np.flatnonzero(
+            candidate[u] & top_group[i] & (r == levels[-2] if len(levels) > 1 else False)
+        )
+        out = member_evidence(found, len(users), (u[near], i[near]), NEAR_MISS_WEIGHT)
+    return pd.Series(out, index=pd.Index(users, name=USER_ID))
+
+
+#: Share of a user's probability kept without any group evidence: below 0.5, so that an
+#: isolated suspect is never flagged at the default threshold.
+GROUP_FLOOR = 0.4
+
+
+def confirm_groups(
+    frame: pd.DataFrame, probability: pd.Series, *, floor: float = GROUP_FLOOR, **params: Any
+) -> pd.Series:
+    """Final scores: the larger of ``probability * (floor + (1 - floor) * group_evidence)``
+    and ``coordinated_profiles``.
+
+    The first is never above the probability: a suspect with no attack group keeps
+    ``floor`` of it (the ranking among users is kept, so precision-at-recall stays
+    meaningful). The second flags batches of same-size profiles sharing an extreme-rated
+    item that the classifier missed. ``params`` go to ``group_evidence``.
+    """
+    evidence = group_evidence(frame, probability, **params).reindex(probability.index).fillna(0.0)
+    confirmed = probability * (floor + (1.0 - floor) * evidence)
+    coordinated = coordinated_profiles(frame).reindex(probability.index).fillna(0.0)
+    best = np.maximum(confirmed.to_numpy(), coordinated.to_numpy())
+    return pd.Series(best, index=probability.index, name="score")
 
 
 class TargetItemAnalysis(ShillingDetector):
@@ -441,7 +638,8 @@ class SupervisedDetector(ShillingDetector):
         positives = self._positives(frame, stats)
         negatives = own.loc[~own.index.isin(self.exclude_negatives)]
         self.feature_names_: list[str] = list(own.columns)
-        x = np.vstack([negatives.to_numpy(), positives.loc[:, self.feature_names_].to_numpy()])
+        x = np.vstack([negatives.loc[:, self.feature_names_].to_numpy(),
+                       positives.loc[:, self.feature_names_].to_numpy()])
         y = np.r_[np.zeros(len(negatives)), np.ones(len(positives))]
         model = HistGradientBoostingClassifier(
             max_iter=150, learning_rate=0.1, max_leaf_nodes=15, min_samples_leaf=40,
@@ -504,13 +702,22 @@ class EnsembleDetector(SupervisedDetector):
     """The default detector: the supervised classifier stacked over the profile attributes
     and the evidence of PCA-VarSelect (log loading contribution) and the target-item
     analysis (group-excess score), all computed on each training attack (stacked
-    generalisation, Wolpert 1992, "Stacked generalization", Neural Networks 5).
+    generalisation, Wolpert 1992, "Stacked generalization", Neural Networks 5), then
+    confirmed by attack groups (``confirm_groups``): a user the classifier suspects is
+    flagged only if it belongs to a group of suspects sharing an extreme-rated item, the
+    signature of a coordinated attack (the target-item analysis of Zhou et al. 2016 with
+    the classifier's suspects as candidates).
 
     Takes the same arguments as ``SupervisedDetector``.
     """
 
     name = "ensemble"
     with_members = True
+
+    def score_ratings(self, ratings: Interactions | pd.DataFrame) -> pd.Series:
+        """Group-confirmed scores of the users of ``ratings`` (already trained classifier)."""
+        frame = _frame(ratings)
+        return confirm_groups(frame, super().score_ratings(frame))
 
 
 DETECTORS: dict[str, type[ShillingDetector]] = {

@@ -29,10 +29,7 @@ SMALL: dict[str, Any] = {
 
 
 class TestAutoRec(RecommenderContract):
-    not_reproducible = (
-        "TensorFlow CPU training repeated bit for bit in isolation, but twice in four full CI "
-        "runs a second seeded fit in the same process differed (root cause open: see issue 3)"
-    )
+    fresh_process_fits = True
     name = "autoencoder"
     params = SMALL
     # measured 1.00 and 1.00 (0.83-0.89 with other seeds and penalties)

@@ -44,10 +44,7 @@ SMALL_RATING: dict[str, Any] = {
 
 
 class TestNeuMFRanking(RecommenderContract):
-    not_reproducible = (
-        "TensorFlow CPU training repeated bit for bit in isolation, but twice in four full CI "
-        "runs a second seeded fit in the same process differed (root cause open: see issue 3)"
-    )
+    fresh_process_fits = True
     name = "ncf"
     params = SMALL
     # measured 0.50-0.56 over seeds; a random ranking of the ~11 unseen items gets ~0.09
@@ -55,10 +52,7 @@ class TestNeuMFRanking(RecommenderContract):
 
 
 class TestNeuMFRating(RecommenderContract):
-    not_reproducible = (
-        "TensorFlow CPU training repeated bit for bit in isolation, but twice in four full CI "
-        "runs a second seeded fit in the same process differed (root cause open: see issue 3)"
-    )
+    fresh_process_fits = True
     name = "ncf"
     params = SMALL_RATING
     # measured 0.78

@@ -65,3 +65,21 @@ def test_attack_reports_bad_input_cleanly(tmp_path: Path) -> None:
                                       "--out", str(tmp_path / "o.csv")])
     assert result.exit_code == 1
     assert "missing column" in result.output
+
+
+def test_train_reference_writes_models_that_detect(ml100k_dir: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    raw = ml100k_dir / "ratings.parquet"
+    result = runner.invoke(app, ["shilling", "train-reference", "--ratings", str(raw),
+                                 "--out-dir", str(tmp_path), "--attacks-per-kind", "1"])
+    assert result.exit_code == 0, result.output
+    meta = json.loads((tmp_path / "ensemble.json").read_text())
+    assert meta["dataset"] == ml100k_dir.name and meta["attacks_per_kind"] == 1
+    assert (tmp_path / "supervised.npz").is_file()
+
+    from recsys.shilling.attacks import generate_attack
+    from recsys.shilling.detectors import EnsembleDetector
+
+    attack = generate_attack(pd.read_parquet(raw), "random", size=0.05, filler=0.05, targets=300, seed=3)
+    flagged = EnsembleDetector(reference=tmp_path / "ensemble").fit(attack.ratings).flagged()
+    assert flagged[flagged.index.isin(attack.fake_users)].mean() >= 0.9

@@ -9,12 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recsys.shilling.attacks import Attack
+from recsys.shilling.attacks import Attack, generate_attack
 from recsys.shilling.detectors import (
     PCAVarSelect,
     SupervisedDetector,
     TargetItemAnalysis,
+    confirm_groups,
+    coordinated_profiles,
     create_detector,
+    group_evidence,
     target_item_scores,
 )
 from recsys.shilling.filter import ImplausibleFilterError, filter_ratings, quarantine
@@ -41,6 +44,116 @@ def test_few_genuine_users_flagged_on_clean_ml100k(ml100k) -> None:  # type: ign
     scores = create_detector("ensemble").fit(ratings).scores()
     assert scores.between(0, 1).all() and len(scores) == ratings["user_id"].nunique()
     assert (scores >= 0.5).mean() < 0.01
+
+
+@pytest.mark.parametrize("kind", ["average", "bandwagon", "segment"])
+def test_a_three_percent_attack_is_caught_with_high_precision(ml100k, kind: str) -> None:  # type: ignore[no-untyped-def]
+    attack = generate_attack(ml100k[0], kind, size=0.03, filler=0.03, targets=300, seed=1)
+    flagged = set(create_detector("ensemble").fit(attack.ratings).flagged().pipe(lambda f: f[f].index))
+    fakes = set(attack.fake_users.tolist())
+    assert len(flagged & fakes) / len(fakes) >= 0.95
+    assert len(flagged & fakes) / max(len(flagged), 1) >= 0.95
+
+
+def _clones_among_random_users(n_group_items: int) -> pd.DataFrame:
+    """200 random users (1..200) and 20 clones (1000..1019) rating items 7..7+n-1 max."""
+    rng = np.random.default_rng(3)
+    rows = [(u, int(i), float(rng.integers(1, 6))) for u in range(1, 201) for i in rng.choice(300, 30, replace=False)]
+    rows += [(1000 + c, 7 + g, 5.0) for c in range(20) for g in range(n_group_items)]
+    rows += [(1000 + c, int(i), float(rng.integers(1, 6))) for c in range(20)
+             for i in rng.choice(np.arange(20, 300), 10, replace=False)]
+    return pd.DataFrame(rows, columns=["user_id", "item_id", "rating"]).drop_duplicates(["user_id", "item_id"])
+
+
+def test_group_confirmation_demotes_an_isolated_suspect() -> None:
+    frame = _clones_among_random_users(1)
+    probability = pd.Series(0.1, index=np.unique(frame["user_id"]))
+    probability.loc[1000:1019] = 0.9
+    isolated = [u for u in range(1, 201) if not ((frame.user_id == u) & (frame.item_id == 7)).any()][:3]
+    probability.loc[isolated] = 0.95
+    scores = confirm_groups(frame, probability)
+    assert scores.loc[1000:1019].min() >= 0.5
+    assert scores.loc[isolated].max() < 0.5
+    genuine = scores.drop(range(1000, 1020))
+    assert (genuine <= probability.loc[genuine.index] + 1e-12).all()
+    # the ranking is kept: an isolated suspect still outranks unsuspected users
+    assert scores.loc[isolated].min() > scores.drop(isolated).drop(range(1000, 1020)).max()
+
+
+def test_group_evidence_is_partial_for_a_fan_of_one_group_item() -> None:
+    frame = _clones_among_random_users(6)
+    fan = 201
+    frame = pd.concat([frame, pd.DataFrame({"user_id": fan, "item_id": [8, 100, 101], "rating": [5.0, 3.0, 2.0]})])
+    probability = pd.Series(0.1, index=np.unique(frame["user_id"]))
+    probability.loc[list(range(1000, 1020)) + [fan]] = 0.9
+    evidence = group_evidence(frame, probability)
+    assert evidence.loc[1000:1019].min() > 0.8
+    assert 0 < evidence.loc[fan] <= 1 / 6
+    assert confirm_groups(frame, probability).loc[fan] < 0.5
+
+
+def test_a_target_shifted_suspect_joins_its_push_group_at_half_weight() -> None:
+    frame = _clones_among_random_users(1)
+    shifted = [(1100 + c, 7, 4.0) for c in range(3)] + [(1100 + c, 50 + c + k, 3.0)
+                                                      for c in range(3) for k in range(5)]
+    genuine_four = 5  # a genuine user who rated the group's item 4, suspected a little
+    frame = pd.concat([frame, pd.DataFrame(shifted, columns=["user_id", "item_id", "rating"]),
+                       pd.DataFrame({"user_id": [genuine_four], "item_id": [7], "rating": [4.0]})])
+    frame = frame.drop_duplicates(["user_id", "item_id"], keep="last")
+    probability = pd.Series(0.1, index=np.unique(frame["user_id"]))
+    probability.loc[1000:1019] = 0.9
+    probability.loc[1100:1102] = 0.9
+    probability.loc[genuine_four] = 0.6
+    evidence = group_evidence(frame, probability)
+    full = evidence.loc[1000:1019].min()
+    assert evidence.loc[1100:1102].tolist() == pytest.approx([0.5 * full] * 3)
+    scores = confirm_groups(frame, probability)
+    assert scores.loc[1100:1102].min() >= 0.5
+    assert scores.loc[genuine_four] < 0.5
+
+
+def test_group_confirmation_clears_clean_ml100k_suspects(ml100k) -> None:  # type: ignore[no-untyped-def]
+    # PCA-VarSelect told to suspect 2% of the genuine users: no attack, so no group to confirm them
+    ratings = ml100k[0]
+    probability = PCAVarSelect(expected_share=0.02).fit(ratings).scores()
+    assert (probability >= 0.5).mean() >= 0.015
+    assert (confirm_groups(ratings, probability) >= 0.5).mean() < 0.01
+
+
+def test_coordinated_profiles_catch_a_popular_filler_attack(ml100k) -> None:  # type: ignore[no-untyped-def]
+    # fillers drawn from popular items and rated near their means: the classifier misses
+    # these profiles one by one, but the batch shares its size and its target
+    attack = generate_attack(ml100k[0], "popular_filler", size=0.03, filler=0.03, targets=300, seed=2)
+    evidence = coordinated_profiles(attack.ratings)
+    fakes = evidence.index.isin(attack.fake_users)
+    assert (evidence[fakes] >= 0.5).mean() >= 0.95
+    assert (evidence[~fakes] >= 0.5).sum() <= 2
+    flagged = create_detector("ensemble").fit(attack.ratings).flagged()
+    assert flagged[fakes].mean() >= 0.95 and flagged[~fakes].sum() <= 2
+
+
+def test_coordinated_profiles_flag_nobody_on_clean_ml100k(ml100k) -> None:  # type: ignore[no-untyped-def]
+    assert (coordinated_profiles(ml100k[0]) >= 0.5).sum() == 0
+
+
+def test_coordinated_profiles_need_a_shared_profile_size() -> None:
+    frame = _clones_among_random_users(1)
+    assert coordinated_profiles(frame).loc[1000:1019].min() >= 0.5
+    # the same clones with sizes spread over 11..49 ratings: no cohort holds five of them
+    rng = np.random.default_rng(5)
+    extra = [(1000 + c, int(i), 3.0) for c in range(20)
+             for i in rng.choice(np.arange(300, 600), 2 * c, replace=False)]
+    spread = pd.concat([frame, pd.DataFrame(extra, columns=["user_id", "item_id", "rating"])])
+    assert coordinated_profiles(spread).loc[1000:1019].max() == 0.0
+
+
+def test_no_group_exists_among_random_suspects() -> None:
+    rng = np.random.default_rng(4)
+    rows = [(u, int(i), float(rng.integers(1, 6))) for u in range(1, 301) for i in rng.choice(200, 40, replace=False)]
+    frame = pd.DataFrame(rows, columns=["user_id", "item_id", "rating"]).drop_duplicates(["user_id", "item_id"])
+    probability = pd.Series(rng.random(300), index=np.arange(1, 301))
+    assert (group_evidence(frame, probability) == 0).all()
+    assert (confirm_groups(frame, probability) < 0.5).all()
 
 
 def test_filter_moves_rows_and_never_adds_any(average_attack: Attack, poisoned_result) -> None:  # type: ignore[no-untyped-def]
