@@ -9,8 +9,9 @@
   and the two unsupervised detectors' scores (stacked generalisation, Wolpert 1992), its
   probabilities confirmed by attack groups (``confirm_groups``): a suspect is flagged only
   inside a group of suspects sharing an extreme-rated item, so isolated genuine users with
-  unusual profiles are not; and ``coordinated_profiles`` flags batches of same-size
-  profiles sharing an extreme-rated item even when each looks genuine to the classifier.
+  unusual profiles are not; ``coordinated_profiles`` flags batches of same-size profiles
+  sharing an extreme-rated item even when each looks genuine to the classifier; and
+  ``accomplices`` ranks (never flags) unsuspected profiles of a group's size rating its item.
 
 A score of 0.5 or more means "flagged" unless a caller picks another threshold.
 """
@@ -333,6 +334,20 @@ def target_item_scores(
     return pd.Series(out, index=pd.Index(users, name=USER_ID))
 
 
+def _suspect_groups(
+    u: NDArray[np.int64], i: NDArray[np.int64], r: NDArray[np.float64], n_items: int,
+    users: NDArray[np.int64], probability: pd.Series, candidate_level: float,
+    min_group: int, z_threshold: float,
+) -> tuple[NDArray[np.bool_], ExtremeGroups | None]:
+    """The candidates (probability >= ``candidate_level``) and their attack groups (``None``
+    with fewer than ``min_group`` candidates)."""
+    candidate = probability.reindex(users).fillna(0.0).to_numpy() >= candidate_level
+    if candidate.sum() < min_group:
+        return candidate, None
+    return candidate, extreme_groups(u, i, r, candidate, n_items=n_items, min_group=min_group,
+                                     z_threshold=z_threshold)
+
+
 def group_evidence(
     frame: pd.DataFrame,
     probability: pd.Series,
@@ -355,12 +370,10 @@ def group_evidence(
     with weight ``NEAR_MISS_WEIGHT``. Non-members score 0.
     """
     users, u, i, r, n_items = _dense(frame)
-    p = probability.reindex(users).fillna(0.0).to_numpy()
-    candidate = p >= candidate_level
+    candidate, found = _suspect_groups(u, i, r, n_items, users, probability, candidate_level,
+                                       min_group, z_threshold)
     out = np.zeros(len(users))
-    if candidate.sum() >= min_group:
-        found = extreme_groups(u, i, r, candidate, n_items=n_items, min_group=min_group,
-                               z_threshold=z_threshold)
+    if found is not None:
         levels = np.unique(r)
         top_group = found.excess[:n_items] > 0  # band 0 is the maximum (one cohort)
         near = np.flatnonzero(
@@ -375,21 +388,66 @@ def group_evidence(
 GROUP_FLOOR = 0.4
 
 
+#: Score of an accomplice (see ``accomplices``) per unit of its group's excess share: below
+#: 0.5, so accomplices are never flagged, and about ``GROUP_FLOOR`` (the most an
+#: unconfirmed suspect keeps), so they rank with the classifier's strongest isolated
+#: suspects rather than below them.
+ACCOMPLICE_SCORE = 0.45
+#: How far (relative) an accomplice's profile size may lie outside its group's sizes.
+ACCOMPLICE_SIZE_SLACK = 0.1
+
+
+def accomplices(
+    frame: pd.DataFrame,
+    probability: pd.Series,
+    *,
+    candidate_level: float = 0.5,
+    min_group: int = 5,
+    z_threshold: float = 4.0,
+) -> pd.Series:
+    """Scores in ``[0, ACCOMPLICE_SCORE]`` for users the classifier did not suspect who rate
+    an attack group's item at the group's extreme with a profile of the group's size
+    (within ``ACCOMPLICE_SIZE_SLACK``): the few profiles of another kind hidden in a mixed
+    attack. Ranked above unsuspected users, never flagged by themselves."""
+    users, u, i, r, n_items = _dense(frame)
+    candidate, found = _suspect_groups(u, i, r, n_items, users, probability, candidate_level,
+                                       min_group, z_threshold)
+    out = np.zeros(len(users))
+    if found is not None and found.users.size:
+        length = np.bincount(u, minlength=len(users)).astype(np.float64)
+        ids, group_of = np.unique(found.groups, return_inverse=True)
+        low = np.array([length[found.users[group_of == g]].min() for g in range(len(ids))])
+        high = np.array([length[found.users[group_of == g]].max() for g in range(len(ids))])
+        levels = np.unique(r)
+        bands = (r >= levels.max(), r <= levels.min(), (r == levels[-2]) & (levels[-2] < levels.max())
+                 if len(levels) > 2 else np.zeros(len(r), dtype=bool))
+        for k, gid in enumerate(ids):
+            band, item = divmod(int(gid), n_items)
+            rows = np.flatnonzero(bands[band] & (i == item) & ~candidate[u])
+            size = length[u[rows]]
+            inside = (size >= low[k] / (1 + ACCOMPLICE_SIZE_SLACK)) & (size <= high[k] * (1 + ACCOMPLICE_SIZE_SLACK))
+            np.maximum.at(out, u[rows[inside]], ACCOMPLICE_SCORE * found.excess[gid])
+    return pd.Series(out, index=pd.Index(users, name=USER_ID))
+
+
 def confirm_groups(
     frame: pd.DataFrame, probability: pd.Series, *, floor: float = GROUP_FLOOR, **params: Any
 ) -> pd.Series:
-    """Final scores: the larger of ``probability * (floor + (1 - floor) * group_evidence)``
-    and ``coordinated_profiles``.
+    """Final scores: the largest of ``probability * (floor + (1 - floor) * group_evidence)``,
+    ``coordinated_profiles`` and ``accomplices``.
 
     The first is never above the probability: a suspect with no attack group keeps
     ``floor`` of it (the ranking among users is kept, so precision-at-recall stays
     meaningful). The second flags batches of same-size profiles sharing an extreme-rated
-    item that the classifier missed. ``params`` go to ``group_evidence``.
+    item that the classifier missed. The third ranks (never flags) unsuspected profiles of
+    an attack group's size that rate its item at its extreme. ``params`` go to
+    ``group_evidence`` and ``accomplices``.
     """
     evidence = group_evidence(frame, probability, **params).reindex(probability.index).fillna(0.0)
     confirmed = probability * (floor + (1.0 - floor) * evidence)
     coordinated = coordinated_profiles(frame).reindex(probability.index).fillna(0.0)
-    best = np.maximum(confirmed.to_numpy(), coordinated.to_numpy())
+    hidden = accomplices(frame, probability, **params).reindex(probability.index).fillna(0.0)
+    best = np.maximum.reduce([confirmed.to_numpy(), coordinated.to_numpy(), hidden.to_numpy()])
     return pd.Series(best, index=probability.index, name="score")
 
 

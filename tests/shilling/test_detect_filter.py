@@ -14,6 +14,7 @@ from recsys.shilling.detectors import (
     PCAVarSelect,
     SupervisedDetector,
     TargetItemAnalysis,
+    accomplices,
     confirm_groups,
     coordinated_profiles,
     create_detector,
@@ -110,6 +111,24 @@ def test_a_target_shifted_suspect_joins_its_push_group_at_half_weight() -> None:
     scores = confirm_groups(frame, probability)
     assert scores.loc[1100:1102].min() >= 0.5
     assert scores.loc[genuine_four] < 0.5
+
+
+def test_an_unsuspected_profile_of_the_groups_size_and_target_is_ranked_not_flagged() -> None:
+    frame = _clones_among_random_users(1)  # clones: 11 ratings, item 7 rated 5
+    hidden, big_fan = 1200, 1201
+    # 12 ratings: within 10% of the clones' size, outside their 2% size cohort
+    rows = [(hidden, 7, 5.0)] + [(hidden, 400 + k, 3.0) for k in range(11)]
+    rows += [(big_fan, 7, 5.0)] + [(big_fan, 500 + k, 3.0) for k in range(40)]
+    frame = pd.concat([frame, pd.DataFrame(rows, columns=["user_id", "item_id", "rating"])])
+    probability = pd.Series(0.01, index=np.unique(frame["user_id"]))
+    probability.loc[1000:1019] = 0.9
+    hidden_scores = accomplices(frame, probability)
+    assert 0.3 < hidden_scores.loc[hidden] < 0.5
+    assert hidden_scores.loc[big_fan] == 0.0  # the target's fan with a profile of another size
+    assert hidden_scores.loc[1000:1019].max() == 0.0  # members are scored by the group step
+    scores = confirm_groups(frame, probability)
+    assert scores.loc[hidden] < 0.5
+    assert scores.loc[hidden] > scores.drop([hidden, *range(1000, 1020)]).max()
 
 
 def test_group_confirmation_clears_clean_ml100k_suspects(ml100k) -> None:  # type: ignore[no-untyped-def]
