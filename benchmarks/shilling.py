@@ -5,7 +5,7 @@ Writes ``benchmarks/results/shilling-ml-100k.md``. Run from the project root::
 
     .venv/bin/python benchmarks/shilling.py [--workers 2] [--quick | --kinds average,mixed] [--skip-impact]
 
-Design (about 15 minutes on two cores):
+Design (10-12 minutes on two cores):
 
 * grid: every attack kind x attack size 1/3/5/10% x filler size 1/3/5/10%; per cell 10 runs,
   run ``j`` attacks target ``j`` (10 targets spread over item popularity) with seed ``j % 3``

@@ -171,6 +171,20 @@ class ExtremeGroups:
     excess: NDArray[np.float64]
 
 
+#: What ``_dense`` returns: ``(users, u, i, r, n_items)``.
+Dense = tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], int]
+
+
+def extreme_bands(r: NDArray[np.float64]) -> tuple[NDArray[np.bool_], ...]:
+    """Row masks of the rating bands attack groups are sought in, in group-id order: the
+    scale maximum, the minimum, and one step below the maximum (empty on scales of fewer
+    than three levels)."""
+    levels = np.unique(r)
+    high, low = levels.max(), levels.min()
+    second = levels[-2] if len(levels) > 2 else high
+    return r >= high, r <= low, (r == second) & (second < high)
+
+
 def extreme_groups(
     u: NDArray[np.int64],
     i: NDArray[np.int64],
@@ -193,10 +207,7 @@ def extreme_groups(
     n_users = len(cohort)
     member = np.where(cohort, 0, -1) if cohort.dtype == bool else np.asarray(cohort, dtype=np.int64)
     n_cohorts = int(member.max()) + 1 if n_users and member.max() >= 0 else 0
-    levels = np.unique(r)
-    high, low = levels.max(), levels.min()
-    second = levels[-2] if len(levels) > 2 else high
-    bands = (r >= high, r <= low, (r == second) & (second < high))
+    bands = extreme_bands(r)
     excess = np.zeros(len(bands) * n_items * n_cohorts)
     users: list[NDArray[np.int64]] = []
     groups: list[NDArray[np.int64]] = []
@@ -290,18 +301,27 @@ def coordinated_profiles(
     members; everyone else scores 0. An attacker who varies profile sizes widely escapes
     this test (the classifier and ``group_evidence`` remain).
     """
-    users, u, i, r, n_items = _dense(frame)
+    dense = _dense(frame)
+    return pd.Series(_coordinated(dense, width, min_group, z_threshold),
+                     index=pd.Index(dense[0], name=USER_ID))
+
+
+def _coordinated(
+    dense: Dense, width: float = SIZE_COHORT_WIDTH, min_group: int = 5,
+    z_threshold: float = COORDINATED_Z,
+) -> NDArray[np.float64]:
+    users, u, i, r, n_items = dense
     length = np.bincount(u, minlength=len(users))
     cohort = np.floor(np.log(np.maximum(length, 1)) / width).astype(np.int64)
     cohort -= cohort.min() if len(cohort) else 0
     found = extreme_groups(u, i, r, cohort, n_items=n_items, min_group=min_group,
                            z_threshold=z_threshold)
-    return pd.Series(member_evidence(found, len(users)), index=pd.Index(users, name=USER_ID))
+    return member_evidence(found, len(users))
 
 
-def _dense(frame: pd.DataFrame) -> tuple[
-    NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], int
-]:
+def _dense(frame: pd.DataFrame) -> Dense:
+    """Sorted user ids and, per rating, dense user index, dense item index, rating; and the
+    number of items."""
     users, u = np.unique(frame[USER_ID].to_numpy(dtype=np.int64), return_inverse=True)
     items, i = np.unique(frame[ITEM_ID].to_numpy(dtype=np.int64), return_inverse=True)
     return users, u.astype(np.int64), i.astype(np.int64), frame[RATING].to_numpy(dtype=np.float64), len(items)
@@ -335,17 +355,28 @@ def target_item_scores(
 
 
 def _suspect_groups(
-    u: NDArray[np.int64], i: NDArray[np.int64], r: NDArray[np.float64], n_items: int,
-    users: NDArray[np.int64], probability: pd.Series, candidate_level: float,
-    min_group: int, z_threshold: float,
+    dense: Dense, probability: pd.Series, candidate_level: float, min_group: int,
+    z_threshold: float,
 ) -> tuple[NDArray[np.bool_], ExtremeGroups | None]:
     """The candidates (probability >= ``candidate_level``) and their attack groups (``None``
     with fewer than ``min_group`` candidates)."""
+    users, u, i, r, n_items = dense
     candidate = probability.reindex(users).fillna(0.0).to_numpy() >= candidate_level
     if candidate.sum() < min_group:
         return candidate, None
     return candidate, extreme_groups(u, i, r, candidate, n_items=n_items, min_group=min_group,
                                      z_threshold=z_threshold)
+
+
+def _group_evidence(
+    dense: Dense, candidate: NDArray[np.bool_], found: ExtremeGroups | None
+) -> NDArray[np.float64]:
+    users, u, i, r, n_items = dense
+    if found is None:
+        return np.zeros(len(users))
+    top_group = found.excess[:n_items] > 0  # band 0 is the maximum (one cohort)
+    near = np.flatnonzero(candidate[u] & top_group[i] & extreme_bands(r)[2])
+    return member_evidence(found, len(users), (u[near], i[near]), NEAR_MISS_WEIGHT)
 
 
 def group_evidence(
@@ -369,18 +400,9 @@ def group_evidence(
     below the maximum (a target-shift obfuscation mixed into a push attack) is a member
     with weight ``NEAR_MISS_WEIGHT``. Non-members score 0.
     """
-    users, u, i, r, n_items = _dense(frame)
-    candidate, found = _suspect_groups(u, i, r, n_items, users, probability, candidate_level,
-                                       min_group, z_threshold)
-    out = np.zeros(len(users))
-    if found is not None:
-        levels = np.unique(r)
-        top_group = found.excess[:n_items] > 0  # band 0 is the maximum (one cohort)
-        near = np.flatnonzero(
-            candidate[u] & top_group[i] & (r == levels[-2] if len(levels) > 1 else False)
-        )
-        out = member_evidence(found, len(users), (u[near], i[near]), NEAR_MISS_WEIGHT)
-    return pd.Series(out, index=pd.Index(users, name=USER_ID))
+    dense = _dense(frame)
+    groups = _suspect_groups(dense, probability, candidate_level, min_group, z_threshold)
+    return pd.Series(_group_evidence(dense, *groups), index=pd.Index(dense[0], name=USER_ID))
 
 
 #: Share of a user's probability kept without any group evidence: below 0.5, so that an
@@ -397,6 +419,27 @@ ACCOMPLICE_SCORE = 0.45
 ACCOMPLICE_SIZE_SLACK = 0.1
 
 
+def _accomplices(
+    dense: Dense, candidate: NDArray[np.bool_], found: ExtremeGroups | None
+) -> NDArray[np.float64]:
+    users, u, i, r, n_items = dense
+    out = np.zeros(len(users))
+    if found is None or not found.users.size:
+        return out
+    length = np.bincount(u, minlength=len(users)).astype(np.float64)
+    ids, group_of = np.unique(found.groups, return_inverse=True)
+    bands = extreme_bands(r)
+    for k, gid in enumerate(ids):
+        sizes = length[found.users[group_of == k]]
+        band, item = divmod(int(gid), n_items)
+        rows = np.flatnonzero(bands[band] & (i == item) & ~candidate[u])
+        size = length[u[rows]]
+        inside = ((size >= sizes.min() / (1 + ACCOMPLICE_SIZE_SLACK))
+                  & (size <= sizes.max() * (1 + ACCOMPLICE_SIZE_SLACK)))
+        np.maximum.at(out, u[rows[inside]], ACCOMPLICE_SCORE * found.excess[gid])
+    return out
+
+
 def accomplices(
     frame: pd.DataFrame,
     probability: pd.Series,
@@ -409,29 +452,19 @@ def accomplices(
     an attack group's item at the group's extreme with a profile of the group's size
     (within ``ACCOMPLICE_SIZE_SLACK``): the few profiles of another kind hidden in a mixed
     attack. Ranked above unsuspected users, never flagged by themselves."""
-    users, u, i, r, n_items = _dense(frame)
-    candidate, found = _suspect_groups(u, i, r, n_items, users, probability, candidate_level,
-                                       min_group, z_threshold)
-    out = np.zeros(len(users))
-    if found is not None and found.users.size:
-        length = np.bincount(u, minlength=len(users)).astype(np.float64)
-        ids, group_of = np.unique(found.groups, return_inverse=True)
-        low = np.array([length[found.users[group_of == g]].min() for g in range(len(ids))])
-        high = np.array([length[found.users[group_of == g]].max() for g in range(len(ids))])
-        levels = np.unique(r)
-        bands = (r >= levels.max(), r <= levels.min(), (r == levels[-2]) & (levels[-2] < levels.max())
-                 if len(levels) > 2 else np.zeros(len(r), dtype=bool))
-        for k, gid in enumerate(ids):
-            band, item = divmod(int(gid), n_items)
-            rows = np.flatnonzero(bands[band] & (i == item) & ~candidate[u])
-            size = length[u[rows]]
-            inside = (size >= low[k] / (1 + ACCOMPLICE_SIZE_SLACK)) & (size <= high[k] * (1 + ACCOMPLICE_SIZE_SLACK))
-            np.maximum.at(out, u[rows[inside]], ACCOMPLICE_SCORE * found.excess[gid])
-    return pd.Series(out, index=pd.Index(users, name=USER_ID))
+    dense = _dense(frame)
+    groups = _suspect_groups(dense, probability, candidate_level, min_group, z_threshold)
+    return pd.Series(_accomplices(dense, *groups), index=pd.Index(dense[0], name=USER_ID))
 
 
 def confirm_groups(
-    frame: pd.DataFrame, probability: pd.Series, *, floor: float = GROUP_FLOOR, **params: Any
+    frame: pd.DataFrame,
+    probability: pd.Series,
+    *,
+    floor: float = GROUP_FLOOR,
+    candidate_level: float = 0.5,
+    min_group: int = 5,
+    z_threshold: float = 4.0,
 ) -> pd.Series:
     """Final scores: the largest of ``probability * (floor + (1 - floor) * group_evidence)``,
     ``coordinated_profiles`` and ``accomplices``.
@@ -440,14 +473,23 @@ def confirm_groups(
     ``floor`` of it (the ranking among users is kept, so precision-at-recall stays
     meaningful). The second flags batches of same-size profiles sharing an extreme-rated
     item that the classifier missed. The third ranks (never flags) unsuspected profiles of
-    an attack group's size that rate its item at its extreme. ``params`` go to
-    ``group_evidence`` and ``accomplices``.
+    an attack group's size that rate its item at its extreme. The suspects' groups are
+    found once for the first and the third (``candidate_level``, ``min_group`` and
+    ``z_threshold`` as in ``group_evidence``).
     """
-    evidence = group_evidence(frame, probability, **params).reindex(probability.index).fillna(0.0)
-    confirmed = probability * (floor + (1.0 - floor) * evidence)
-    coordinated = coordinated_profiles(frame).reindex(probability.index).fillna(0.0)
-    hidden = accomplices(frame, probability, **params).reindex(probability.index).fillna(0.0)
-    best = np.maximum.reduce([confirmed.to_numpy(), coordinated.to_numpy(), hidden.to_numpy()])
+    dense = _dense(frame)
+    groups = _suspect_groups(dense, probability, candidate_level, min_group, z_threshold)
+    index = pd.Index(dense[0], name=USER_ID)
+
+    def aligned(values: NDArray[np.float64]) -> NDArray[np.float64]:
+        series = pd.Series(values, index=index).reindex(probability.index).fillna(0.0)
+        return np.asarray(series, dtype=np.float64)
+
+    evidence = aligned(_group_evidence(dense, *groups))
+    confirmed = probability.to_numpy() * (floor + (1.0 - floor) * evidence)
+    coordinated = aligned(_coordinated(dense))
+    hidden = aligned(_accomplices(dense, *groups))
+    best = np.maximum.reduce([confirmed, coordinated, hidden])
     return pd.Series(best, index=probability.index, name="score")
 
 
