@@ -28,6 +28,34 @@ class TestEASERatings(RecommenderContract):
     quality_floor = 0.8
 
 
+class TestDLAE(RecommenderContract):
+    name = "ease"
+    params = {"regularization": 1.0, "dropout": 0.5, "diagonal": "free"}
+    quality_floor = 1.0
+    history_floor = 1.0
+
+
+def test_dlae_is_the_dropout_ridge_regression(checkerboard: Checkerboard) -> None:
+    """``diagonal='free'``: the off-diagonal weights solve ``(G + Lambda) B = G`` with
+    ``Lambda = lambda I + p/(1-p) diag(G)``; the diagonal is zeroed afterwards."""
+    lam, p = 2.0, 0.4
+    model = create("ease", regularization=lam, dropout=p, diagonal="free")
+    model.fit(checkerboard.interactions)
+    x = model.seen_.toarray()
+    gram = x.T @ x
+    expected = np.linalg.solve(gram + np.diag(lam + p / (1 - p) * np.diag(gram)), gram)
+    np.fill_diagonal(expected, 0.0)
+    np.testing.assert_allclose(model.weights_, expected, atol=1e-10)
+    # and it is not EASE^R: the zero-diagonal constraint changes the off-diagonal weights
+    constrained = create("ease", regularization=lam, dropout=p).fit(checkerboard.interactions)
+    assert not np.allclose(constrained.weights_, model.weights_)
+
+
+def test_free_diagonal_without_dropout_is_refused() -> None:
+    with pytest.raises(ValueError, match="dropout > 0"):
+        create("ease", diagonal="free")
+
+
 def test_relabelling_users_changes_nothing(checkerboard: Checkerboard) -> None:
     """Invariance: renaming users (ids are labels) leaves every recommendation unchanged."""
     relabelled = checkerboard.ratings.assign(user_id=checkerboard.ratings["user_id"] + 1000)
@@ -59,3 +87,26 @@ def test_weights_have_zero_diagonal(checkerboard: Checkerboard) -> None:
     model = create("ease", regularization=1.0).fit(checkerboard.interactions)
     np.testing.assert_array_equal(np.diag(model.weights_), 0.0)
     assert isinstance(model.recommend(1).frame, pd.DataFrame)
+
+
+def test_a_catalogue_too_big_for_memory_fails_before_allocating(
+    checkerboard: Checkerboard, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EASE's dense item x item matrices are checked against the available memory first:
+    a clear MemoryError with the arithmetic instead of an out-of-memory kill."""
+    from recsys.models import base
+
+    n = checkerboard.interactions.n_items
+    need = 3 * n * n * 8
+    monkeypatch.setattr(base, "available_memory", lambda: need - 1)
+    with pytest.raises(MemoryError, match=rf"ease on {n} items needs 3 dense {n} x {n}"):
+        create("ease").fit(checkerboard.interactions)
+    monkeypatch.setattr(base, "available_memory", lambda: need)
+    create("ease").fit(checkerboard.interactions)
+
+
+def test_available_memory_reads_the_machine() -> None:
+    from recsys.models.base import available_memory
+
+    have = available_memory()
+    assert have is None or have > 2**20
