@@ -61,6 +61,14 @@ def parse_params(values: list[str] | None) -> dict[str, Any]:
     return params
 
 
+def _problem(err: Any) -> str:
+    """One pydantic error as ``field: message`` (or just the message for a rule that spans
+    several fields), without pydantic's "Value error, " prefix."""
+    message = str(err["msg"]).removeprefix("Value error, ")
+    where = ".".join(str(p) for p in err["loc"])
+    return f"{where}: {message}" if where else message
+
+
 def make_model(name: str, params: dict[str, Any]) -> BaseRecommender:
     """A new model ``name`` configured by ``params``, with readable errors for bad input."""
     from pydantic import ValidationError
@@ -72,9 +80,7 @@ def make_model(name: str, params: dict[str, Any]) -> BaseRecommender:
         return create(name, **params)
     except ValidationError as exc:
         valid = ", ".join(cls.Config.model_fields) or "(none)"
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '?'}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(_problem(err) for err in exc.errors())
         raise ValueError(f"bad --param for model {name!r}: {problems}. Valid keys: {valid}") from None
     except ImportError as exc:
         raise ValueError(f"model {name!r} cannot be loaded: {exc}") from None

@@ -120,6 +120,9 @@ def test_evaluate_writes_metrics(workspace: dict[str, Path]) -> None:
         (["--model", "popularity", "--param", "colour=red"], "Valid keys: mode, damping"),
         (["--model", "popularity", "--param", "mode=sideways"], "bad --param"),
         (["--model", "popularity", "--param", "novalue"], "expected key=value"),
+        # a rule across fields reads as its message, without pydantic's location/prefix
+        (["--model", "ease", "--param", "diagonal=free"],
+         "bad --param for model 'ease': diagonal='free' needs dropout > 0"),
     ],
 )
 def test_fit_bad_model_or_params(workspace: dict[str, Path], args: list[str], message: str) -> None:
