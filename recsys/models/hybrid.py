@@ -164,7 +164,7 @@ class SessionEASE(EASE):
     timestamps every user is one session and this is plain EASE. On ML-100K
     ``ms-stratified`` (split seed 42) it scores NDCG@10 0.4805 alone (EASE 0.4795), and
     the hybrid with it 0.4903 / 0.4958 / 0.4943 on split seeds 42 / 1 / 7 (without:
-    0.4890 / 0.4937 / 0.4822). A hybrid component, not a registered variant.
+    0.4890 / 0.4937 / 0.4822; both with one validation draw). A hybrid component, not a registered variant.
     """
 
     name = "session_ease"
@@ -241,7 +241,7 @@ class HybridConfig(ModelConfig):
     content_model: ``content_tfidf`` or ``content_svm``.
     content_params: its configuration.
     weights: fixed blend weights by label (CF labels, ``content``, ``popularity``; missing
-        labels weigh 0); ``None`` fits them on a validation split carved from the training
+        labels weigh 0); ``None`` fits them on validation splits carved from the training
         data.
     validation_share: share of each movie's training ratings held out for the weight search
         (the same per-item stratified draw as the ``ms-stratified`` evaluation protocol, so
@@ -429,11 +429,12 @@ class Hybrid(BaseRecommender):
     """Weighted hybrid of several CF models, a content model and popularity, with switching.
 
     Known users: ``sum_c w_c * norm_u(score_c)`` over the CF components (by default item
-    EASE, iALS, user EASE, user kNN, truncated SVD and RP3beta), ``content`` and
+    EASE, iALS, user EASE, user kNN, truncated SVD, RP3beta and session EASE), ``content`` and
     ``popularity`` (log item counts), each normalised per user (``normalisation``) so that
-    their scales are comparable. The weights maximise NDCG@k on a validation split carved
-    from the training data by the evaluation protocol's own per-item stratified draw
-    (coordinate ascent over ``weight_steps`` from equal weights), unless given; the components are then refit
+    their scales are comparable. The weights maximise the mean NDCG@k over
+    ``validation_folds`` validation splits carved from the training data by the evaluation
+    protocol's own per-item stratified draw (coordinate ascent over ``weight_steps`` from
+    equal weights), unless given; the components are then refit
     on all training data. Switching for cold start (Burke 2002): a movie with no training
     ratings gets a neutral CF part and is ranked by its content (and popularity) parts; a
     new user described by a few rated movies (``recommend_for_history``) gets content +
