@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -164,7 +164,8 @@ class SessionEASE(EASE):
     timestamps every user is one session and this is plain EASE. On ML-100K
     ``ms-stratified`` (split seed 42) it scores NDCG@10 0.4805 alone (EASE 0.4795), and
     the hybrid with it 0.4903 / 0.4958 / 0.4943 on split seeds 42 / 1 / 7 (without:
-    0.4890 / 0.4937 / 0.4822; both with one validation draw). A hybrid component, not a registered variant.
+    0.4890 / 0.4937 / 0.4822; both with one validation draw). A hybrid component, not a
+    registered variant.
     """
 
     name = "session_ease"
@@ -251,8 +252,8 @@ class HybridConfig(ModelConfig):
         (split seeds 42 / 1 / 7 / 3), 3 draws give test NDCG@10 0.4922 / 0.4940 / 0.4973 /
         0.4986 against 0.4903 / 0.4958 / 0.4943 / 0.4980 with one: a little higher on
         average and less dependent on the draw, for about twice the fit time.
-    max_validation_users: at most this many (random) users are scored in the search; bounds
-        the dense ``users x items`` blocks.
+    max_validation_users: at most this many (random) users per validation draw are scored
+        in the search; bounds the dense ``users x items`` blocks.
     weight_steps: the values each weight may take in the coordinate-ascent search (which
         starts from equal weights).
     search_rounds: passes of coordinate ascent over the components.
@@ -425,6 +426,17 @@ def coordinate_ascent(
     return weights / weights.sum(), best, singles
 
 
+class ValidationFold(NamedTuple):
+    """One validation draw of the weight search: each label's normalised scores for the
+    draw's validation users (seen items NaN), their held-out ratings, and the components
+    fitted without those ratings (dropped when they will not be kept)."""
+
+    parts: list[NDArray[np.float32]]
+    relevant: sparse.csr_matrix
+    cf: dict[str, BaseRecommender]
+    content: BaseRecommender | None
+
+
 class Hybrid(BaseRecommender):
     """Weighted hybrid of several CF models, a content model and popularity, with switching.
 
@@ -526,8 +538,7 @@ class Hybrid(BaseRecommender):
 
     def _validation_parts(
         self, data: Interactions, held: NDArray[np.bool_], fold: int
-    ) -> tuple[list[NDArray[np.float32]], sparse.csr_matrix, dict[str, BaseRecommender],
-               BaseRecommender]:
+    ) -> ValidationFold:
         """Components fitted without the ``held`` ratings, their normalised scores for the
         validation users (seen items NaN) and those users' held-out ratings."""
         train = data.subset(~held)
@@ -565,26 +576,29 @@ class Hybrid(BaseRecommender):
                 rows = part[start : start + len(block_users)]
                 rows[:] = block
                 rows[exclude] = np.nan
-        return parts, relevant, cf, content
+        return ValidationFold(parts, relevant, cf, content)
 
     def _search_weights(self, data: Interactions) -> tuple[NDArray[np.float64], dict[str, float]]:
-        folds = []
+        folds: list[ValidationFold] = []
         for fold in range(self.config.validation_folds):
             held = self._validation_mask(data, fold)
             if not held.any() or held.all():
                 return self._default_weights(), {}
             folds.append(self._validation_parts(data, held, fold))
+            if fold or self.config.refit:  # only fold 0's components may be kept (no refit)
+                folds[-1] = folds[-1]._replace(cf={}, content=None)
         # one search over the validation users of every fold: the weights maximise their
-        # mean NDCG, which varies less with the draw than one fold's
-        parts = [np.vstack([f[0][c] for f in folds]) for c in range(len(self.config.labels))]
-        relevant = sparse.vstack([f[1] for f in folds]).tocsr()
+        # mean NDCG, which varies less with the draw than one fold's. Each label's folds are
+        # stacked and released in turn, so the peak is one label above the folds' blocks.
+        parts = [np.vstack([f.parts.pop(0) for f in folds]) for _ in self.config.labels]
+        relevant = sparse.vstack([f.relevant for f in folds]).tocsr()
         weights, blend_ndcg, singles = coordinate_ascent(
             parts, relevant, self.config.weight_steps, self.config.search_rounds, self.config.k
         )
         report = dict(zip(self.config.labels, singles, strict=True))
         report["blend"] = blend_ndcg
-        if not self.config.refit:
-            self.cf_, self.content_ = folds[0][2], folds[0][3]
+        if not self.config.refit and folds[0].content is not None:
+            self.cf_, self.content_ = folds[0].cf, folds[0].content
         return weights, report
 
     def _default_weights(self) -> NDArray[np.float64]:

@@ -185,6 +185,14 @@ def extreme_bands(r: NDArray[np.float64]) -> tuple[NDArray[np.bool_], ...]:
     return r >= high, r <= low, (r == second) & (second < high)
 
 
+#: Fewest members an attack group may have.
+MIN_GROUP = 5
+#: Poisson z-score a group of suspects' extreme ratings of one item must reach.
+GROUP_Z = 4.0
+#: Classifier probability from which a user is a suspect for the group tests.
+CANDIDATE_LEVEL = 0.5
+
+
 def extreme_groups(
     u: NDArray[np.int64],
     i: NDArray[np.int64],
@@ -192,8 +200,8 @@ def extreme_groups(
     cohort: NDArray[np.bool_] | NDArray[np.int64],
     *,
     n_items: int,
-    min_group: int = 5,
-    z_threshold: float = 4.0,
+    min_group: int = MIN_GROUP,
+    z_threshold: float = GROUP_Z,
 ) -> ExtremeGroups:
     """Items that the users of a cohort rate at an extreme far more often than chance.
 
@@ -287,7 +295,7 @@ def coordinated_profiles(
     frame: pd.DataFrame,
     *,
     width: float = SIZE_COHORT_WIDTH,
-    min_group: int = 5,
+    min_group: int = MIN_GROUP,
     z_threshold: float = COORDINATED_Z,
 ) -> pd.Series:
     """Evidence in [0, 1] that a user is one of a batch of coordinated profiles.
@@ -307,7 +315,7 @@ def coordinated_profiles(
 
 
 def _coordinated(
-    dense: Dense, width: float = SIZE_COHORT_WIDTH, min_group: int = 5,
+    dense: Dense, width: float = SIZE_COHORT_WIDTH, min_group: int = MIN_GROUP,
     z_threshold: float = COORDINATED_Z,
 ) -> NDArray[np.float64]:
     users, u, i, r, n_items = dense
@@ -332,8 +340,8 @@ def target_item_scores(
     suspicion: pd.Series,
     *,
     candidate_share: float = 0.15,
-    min_group: int = 5,
-    z_threshold: float = 4.0,
+    min_group: int = MIN_GROUP,
+    z_threshold: float = GROUP_Z,
 ) -> pd.Series:
     """Score users that belong to an anomalously large group of suspects sharing an
     extreme-rated item.
@@ -383,9 +391,9 @@ def group_evidence(
     frame: pd.DataFrame,
     probability: pd.Series,
     *,
-    candidate_level: float = 0.5,
-    min_group: int = 5,
-    z_threshold: float = 4.0,
+    candidate_level: float = CANDIDATE_LEVEL,
+    min_group: int = MIN_GROUP,
+    z_threshold: float = GROUP_Z,
 ) -> pd.Series:
     """How strongly each user belongs to an attack group, in [0, 1].
 
@@ -444,9 +452,9 @@ def accomplices(
     frame: pd.DataFrame,
     probability: pd.Series,
     *,
-    candidate_level: float = 0.5,
-    min_group: int = 5,
-    z_threshold: float = 4.0,
+    candidate_level: float = CANDIDATE_LEVEL,
+    min_group: int = MIN_GROUP,
+    z_threshold: float = GROUP_Z,
 ) -> pd.Series:
     """Scores in ``[0, ACCOMPLICE_SCORE]`` for users the classifier did not suspect who rate
     an attack group's item at the group's extreme with a profile of the group's size
@@ -462,9 +470,9 @@ def confirm_groups(
     probability: pd.Series,
     *,
     floor: float = GROUP_FLOOR,
-    candidate_level: float = 0.5,
-    min_group: int = 5,
-    z_threshold: float = 4.0,
+    candidate_level: float = CANDIDATE_LEVEL,
+    min_group: int = MIN_GROUP,
+    z_threshold: float = GROUP_Z,
 ) -> pd.Series:
     """Final scores: the largest of ``probability * (floor + (1 - floor) * group_evidence)``,
     ``coordinated_profiles`` and ``accomplices``.
@@ -505,8 +513,8 @@ class TargetItemAnalysis(ShillingDetector):
     name = "target_item_analysis"
 
     def __init__(
-        self, *, candidate_share: float = 0.15, min_group: int = 5, z_threshold: float = 4.0,
-        seed: int = 0,
+        self, *, candidate_share: float = 0.15, min_group: int = MIN_GROUP,
+        z_threshold: float = GROUP_Z, seed: int = 0,
     ) -> None:
         self.candidate_share = candidate_share
         self.min_group = min_group

@@ -280,9 +280,9 @@ def test_weights_maximise_the_mean_over_validation_folds(checkerboard: Checkerbo
     masks = [model._validation_mask(data, fold) for fold in range(2)]
     assert not np.array_equal(masks[0], masks[1])
     folds = [model._validation_parts(data, mask, fold) for fold, mask in enumerate(masks)]
-    parts = [np.vstack([f[0][c] for f in folds]) for c in range(len(LABELS))]
-    relevant = sparse.vstack([f[1] for f in folds]).tocsr()
-    assert relevant.shape[0] == folds[0][1].shape[0] + folds[1][1].shape[0]
+    parts = [np.vstack([f.parts[c] for f in folds]) for c in range(len(LABELS))]
+    relevant = sparse.vstack([f.relevant for f in folds]).tocsr()
+    assert relevant.shape[0] == folds[0].relevant.shape[0] + folds[1].relevant.shape[0]
     expected, blend, _ = coordinate_ascent(parts, relevant, SMALL["weight_steps"], 2, 10)
     model.fit(data)
     np.testing.assert_allclose(model.weights_, expected)
@@ -290,7 +290,7 @@ def test_weights_maximise_the_mean_over_validation_folds(checkerboard: Checkerbo
     # one fold is the first draw alone
     single = Hybrid(**SMALL, validation_folds=1).fit(data)
     only_first, first_blend, _ = coordinate_ascent(
-        folds[0][0], folds[0][1], SMALL["weight_steps"], 2, 10
+        folds[0].parts, folds[0].relevant, SMALL["weight_steps"], 2, 10
     )
     np.testing.assert_allclose(single.weights_, only_first)
     assert single.validation_ndcg_["blend"] == pytest.approx(first_blend)
@@ -304,3 +304,12 @@ def test_user_ease_checks_its_users_x_users_matrix_fits(
     monkeypatch.setattr(base, "available_memory", lambda: 1024)
     with pytest.raises(MemoryError, match="user EASE on .* users needs 3 dense"):
         UserEASE().fit(checkerboard.interactions)
+
+
+def test_without_refit_the_first_folds_components_are_kept(checkerboard: Checkerboard) -> None:
+    data = checkerboard.interactions
+    model = Hybrid(**SMALL, validation_folds=2, refit=False).fit(data)
+    kept = int((~model._validation_mask(data, 0)).sum())
+    assert {label: m.seen_.nnz for label, m in model.cf_.items()} == {"ease": kept, "user_ease": kept}
+    assert kept < data.matrix("ones").nnz
+    assert model.recommend(checkerboard.rated_users, k=3).frame["item_id"].notna().all()
