@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Literal
 
@@ -11,6 +12,7 @@ from pydantic import Field, model_validator
 from scipy import sparse
 
 from recsys.data.interactions import Interactions
+from recsys.data.schema import TIMESTAMP
 from recsys.models.base import (
     BaseRecommender,
     ModelConfig,
@@ -32,12 +34,23 @@ class EASEConfig(ModelConfig):
         (EASE^R; with ``dropout`` > 0 this is EDLAE); ``free`` lets the ridge regression fit
         it and zeroes it afterwards (DLAE), which needs ``dropout`` > 0 to stop the model
         from learning the identity.
+    cooccurrence: ``user`` learns from every pair of movies a user rated, equally
+        (``X^T X``); ``timeline`` weighs each pair by how close together the user rated
+        them: ``timeline_share + (1 - timeline_share) * exp(-d / timeline_decay)``, ``d``
+        the number of steps between the two in the user's ratings sorted by time.
+    timeline_decay: steps in a user's rating order over which a pair's extra weight falls
+        by a factor e (``timeline`` only).
+    timeline_share: weight kept by pairs rated far apart (``timeline`` only); 1 is
+        ``user``.
     """
 
     regularization: float = Field(default=500.0, gt=0.0)
     feedback: Literal["binary", "rating"] = "binary"
     dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
     diagonal: Literal["zero", "free"] = "zero"
+    cooccurrence: Literal["user", "timeline"] = "user"
+    timeline_decay: float = Field(default=15.0, gt=0.0)
+    timeline_share: float = Field(default=0.25, ge=0.0, le=1.0)
 
     @model_validator(mode="after")
     def _free_needs_dropout(self) -> EASEConfig:
@@ -47,6 +60,64 @@ class EASEConfig(ModelConfig):
                 "learn to copy each item onto itself"
             )
         return self
+
+log = logging.getLogger(__name__)
+
+#: The timeline DLAE configuration measured in the class docstring (and the hybrid's
+#: ``timeline_ease`` component).
+TIMELINE_DLAE: dict[str, Any] = {
+    "cooccurrence": "timeline",
+    "diagonal": "free",
+    "dropout": 0.6,
+    "regularization": 150.0,
+    "timeline_decay": 15.0,
+    "timeline_share": 0.25,
+}
+#: Pairs further apart than this many decay lengths get no extra timeline weight
+#: (``exp(-7)`` < 0.001 of a neighbour's).
+TIMELINE_REACH = 7.0
+#: Co-rated pairs accumulated per ``bincount`` when building the timeline Gram matrix
+#: (bounds the memory of the fit at about 24 bytes per pair).
+PAIR_CHUNK = 20_000_000
+
+
+def timeline_gram(
+    user: NDArray[np.int64],
+    item: NDArray[np.int64],
+    when: NDArray[np.int64],
+    n_items: int,
+    decay: float,
+    values: NDArray[np.float64] | None = None,
+    chunk: int = PAIR_CHUNK,
+) -> NDArray[np.float64]:
+    """``sum_u X_u^T K_u X_u`` with ``K_u[a, b] = exp(-|a - b| / decay)`` over positions
+    ``a, b`` of user ``u``'s ratings sorted by time (ties by item, so the result does not
+    depend on row order): the item co-occurrence counts with each pair weighted by how
+    close together it was rated. The diagonal is the (squared) column sums as in
+    ``X^T X``. ``values`` are the entries of ``X`` (ones by default). Pairs more than
+    ``TIMELINE_REACH * decay`` steps apart are left out; the others are accumulated
+    ``chunk`` at a time.
+    """
+    order = np.lexsort((item, when, user))
+    user, item = user[order], item[order].astype(np.int64)
+    x = np.ones(len(item)) if values is None else np.asarray(values, dtype=np.float64)[order]
+    cells = n_items * n_items
+    flat = np.asarray(np.bincount(item * (n_items + 1), weights=x * x, minlength=cells), dtype=np.float64)
+    reach = int(np.ceil(TIMELINE_REACH * decay))
+    pairs: list[tuple[NDArray[np.int64], NDArray[np.float64]]] = []
+    for step in range(1, reach + 1):
+        same = user[step:] == user[:-step]
+        if same.any():
+            first, second = item[:-step][same], item[step:][same]
+            weight = np.exp(-step / decay) * x[:-step][same] * x[step:][same]
+            pairs += [(first * n_items + second, weight), (second * n_items + first, weight)]
+        if pairs and (step == reach or not same.any() or sum(len(c) for c, _ in pairs) >= chunk):
+            cell, weights = (np.concatenate(part) for part in zip(*pairs, strict=True))
+            flat += np.bincount(cell, weights=weights, minlength=cells)
+            pairs = []
+        if not same.any():
+            break
+    return flat.reshape(n_items, n_items)
 
 
 class EASE(BaseRecommender):
@@ -62,6 +133,16 @@ class EASE(BaseRecommender):
     ``regularization=500, dropout=0.5`` (chosen on a validation split carved from the
     training data of seed 42) scores NDCG@10 0.4833 / 0.4862 / 0.4923 / 0.4921 against
     0.4795 / 0.4810 / 0.4895 / 0.4868 for the default EASE^R.
+
+    ``cooccurrence="timeline"`` fits the same closed forms to co-occurrences weighted by
+    how close together in time a user rated the two movies (:func:`timeline_gram`): movies
+    rated in the same stretch of a user's history (a sitting, a phase of taste, what was
+    showing then) predict each other better than movies rated months apart, and held-out
+    ratings sit in the gaps of that history. With ``diagonal="free", dropout=0.6,
+    regularization=150, timeline_decay=15, timeline_share=0.25`` (chosen on two
+    validation splits carved from the training data of seed 42) it scores NDCG@10
+    0.4933 / 0.4947 / 0.5062 / 0.5013 on the same four splits. Without timestamps (all
+    equal) the order is unknown and it falls back to ``user``.
     """
 
     name = "ease"
@@ -77,13 +158,28 @@ class EASE(BaseRecommender):
         """The rows whose item co-occurrences the weights learn from: the users' rows."""
         return x
 
+    def _gram(self, data: Interactions, x: sparse.csr_matrix) -> NDArray[np.float64]:
+        """The (dense) item co-occurrence matrix the closed forms are fitted to."""
+        rows = self._gram_rows(data, x)
+        gram = np.asarray((rows.T @ rows).toarray(), dtype=np.float64)
+        share = self.config.timeline_share
+        if self.config.cooccurrence != "timeline" or share == 1.0:
+            return gram
+        when = data.frame[TIMESTAMP].to_numpy(dtype=np.int64)
+        if len(when) == 0 or when.min() == when.max():
+            log.warning("%s: no timestamps, so no timeline: using whole histories", self.name)
+            return gram
+        user, item = data.user_index, data.item_index
+        values = np.asarray(x[user, item], dtype=np.float64).ravel()
+        near = timeline_gram(user, item, when, x.shape[1], self.config.timeline_decay, values)
+        return share * gram + (1.0 - share) * near
+
     def _fit(self, data: Interactions) -> None:
         x = self._input(data)
         self.user_matrix_: sparse.csr_matrix = sparse.csr_matrix(x, dtype=np.float64)
-        rows = self._gram_rows(data, x)
         n_items = x.shape[1]
         require_dense(n_items, n_items, 3, f"{self.name} on {n_items:,} items")
-        gram = np.asarray((rows.T @ rows).toarray(), dtype=np.float64)
+        gram = self._gram(data, x)
         diagonal = np.diag(gram).copy()
         p = self.config.dropout
         penalty = self.config.regularization + p / (1.0 - p) * diagonal
