@@ -506,5 +506,7 @@ class BaseRecommender(ABC):
         model.seen_ = load_sparse("seen", arrays)
         state = {k.removeprefix("state/"): v for k, v in arrays.items() if k.startswith("state/")}
         model._set_state(state, folder)
+        if meta.get("fit_seconds") is not None:
+            model.fit_seconds_ = float(meta["fit_seconds"])
         model._fitted = True
         return model
