@@ -1,4 +1,5 @@
-"""EASE^R: a closed-form, item-item linear autoencoder for top-N recommendation."""
+"""EASE^R: a closed-form, item-item linear autoencoder for top-N recommendation, with its
+DLAE (free diagonal, dropout) and timeline (co-occurrence weighted by time order) options."""
 
 from __future__ import annotations
 
