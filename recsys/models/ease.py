@@ -22,6 +22,8 @@ from recsys.models.base import (
     save_sparse,
 )
 
+log = logging.getLogger(__name__)
+
 
 class EASEConfig(ModelConfig):
     """Attributes:
@@ -62,7 +64,6 @@ class EASEConfig(ModelConfig):
             )
         return self
 
-log = logging.getLogger(__name__)
 
 #: The timeline DLAE configuration measured in the class docstring (and the hybrid's
 #: ``timeline_ease`` component).
@@ -179,7 +180,10 @@ class EASE(BaseRecommender):
         x = self._input(data)
         self.user_matrix_: sparse.csr_matrix = sparse.csr_matrix(x, dtype=np.float64)
         n_items = x.shape[1]
-        require_dense(n_items, n_items, 3, f"{self.name} on {n_items:,} items")
+        # the Gram matrix, its regularised copy and the weights; a timeline Gram is built
+        # from two more (the whole-history and the near-pair counts, then their blend)
+        copies = 5 if self.config.cooccurrence == "timeline" else 3
+        require_dense(n_items, n_items, copies, f"{self.name} on {n_items:,} items")
         gram = self._gram(data, x)
         diagonal = np.diag(gram).copy()
         p = self.config.dropout

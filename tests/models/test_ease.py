@@ -198,6 +198,9 @@ def test_a_catalogue_too_big_for_memory_fails_before_allocating(
         create("ease").fit(checkerboard.interactions)
     monkeypatch.setattr(base, "available_memory", lambda: need)
     create("ease").fit(checkerboard.interactions)
+    # the timeline Gram needs two more matrices to build
+    with pytest.raises(MemoryError, match=rf"needs 5 dense {n} x {n}"):
+        create("ease", cooccurrence="timeline").fit(checkerboard.interactions)
 
 
 def test_available_memory_reads_the_machine() -> None:
