@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -376,6 +376,17 @@ def _suspect_groups(
                                      z_threshold=z_threshold)
 
 
+def _per_user(
+    scorer: Callable[[Dense, NDArray[np.bool_], ExtremeGroups | None], NDArray[np.float64]],
+    frame: pd.DataFrame, probability: pd.Series, candidate_level: float, min_group: int,
+    z_threshold: float,
+) -> pd.Series:
+    """``scorer`` of the suspects' groups, as a series by user id."""
+    dense = _dense(frame)
+    groups = _suspect_groups(dense, probability, candidate_level, min_group, z_threshold)
+    return pd.Series(scorer(dense, *groups), index=pd.Index(dense[0], name=USER_ID))
+
+
 def _group_evidence(
     dense: Dense, candidate: NDArray[np.bool_], found: ExtremeGroups | None
 ) -> NDArray[np.float64]:
@@ -408,9 +419,7 @@ def group_evidence(
     below the maximum (a target-shift obfuscation mixed into a push attack) is a member
     with weight ``NEAR_MISS_WEIGHT``. Non-members score 0.
     """
-    dense = _dense(frame)
-    groups = _suspect_groups(dense, probability, candidate_level, min_group, z_threshold)
-    return pd.Series(_group_evidence(dense, *groups), index=pd.Index(dense[0], name=USER_ID))
+    return _per_user(_group_evidence, frame, probability, candidate_level, min_group, z_threshold)
 
 
 #: Share of a user's probability kept without any group evidence: below 0.5, so that an
@@ -460,9 +469,7 @@ def accomplices(
     an attack group's item at the group's extreme with a profile of the group's size
     (within ``ACCOMPLICE_SIZE_SLACK``): the few profiles of another kind hidden in a mixed
     attack. Ranked above unsuspected users, never flagged by themselves."""
-    dense = _dense(frame)
-    groups = _suspect_groups(dense, probability, candidate_level, min_group, z_threshold)
-    return pd.Series(_accomplices(dense, *groups), index=pd.Index(dense[0], name=USER_ID))
+    return _per_user(_accomplices, frame, probability, candidate_level, min_group, z_threshold)
 
 
 def confirm_groups(
