@@ -13,7 +13,7 @@ from pydantic import Field, model_validator
 from scipy import sparse
 
 from recsys.data.interactions import Interactions
-from recsys.data.schema import TIMESTAMP
+from recsys.data.schema import RATING, TIMESTAMP
 from recsys.models.base import (
     BaseRecommender,
     ModelConfig,
@@ -45,6 +45,11 @@ class EASEConfig(ModelConfig):
         by a factor e (``timeline`` only).
     timeline_share: weight kept by pairs rated far apart (``timeline`` only); 1 is
         ``user``.
+    rating_tilt: with ``binary`` feedback, how much a rated movie's value counts when
+        scoring: a user's input row is ``1 + rating_tilt * (rating - mean)`` instead of
+        1 (``mean`` the training data's mean rating), so the movies a user liked steer
+        the recommendations more than those they disliked; the weights are still learnt
+        from who rated what. 0 scores from the binary history.
     """
 
     regularization: float = Field(default=500.0, gt=0.0)
@@ -54,6 +59,7 @@ class EASEConfig(ModelConfig):
     cooccurrence: Literal["user", "timeline"] = "user"
     timeline_decay: float = Field(default=15.0, gt=0.0)
     timeline_share: float = Field(default=0.25, ge=0.0, le=1.0)
+    rating_tilt: float = Field(default=0.0, ge=0.0)
 
     @model_validator(mode="after")
     def _free_needs_dropout(self) -> EASEConfig:
@@ -74,6 +80,7 @@ TIMELINE_DLAE: dict[str, Any] = {
     "regularization": 150.0,
     "timeline_decay": 15.0,
     "timeline_share": 0.25,
+    "rating_tilt": 0.15,
 }
 #: Pairs further apart than this many decay lengths get no extra timeline weight
 #: (``exp(-7)`` < 0.001 of a neighbour's).
@@ -145,6 +152,15 @@ class EASE(BaseRecommender):
     validation splits carved from the training data of seed 42) it scores NDCG@10
     0.4933 / 0.4947 / 0.5062 / 0.5013 on the same four splits. Without timestamps (all
     equal) the order is unknown and it falls back to ``user``.
+
+    ``rating_tilt`` scores a user from their ratings rather than from the bare fact of
+    having rated: ``1 + rating_tilt * (rating - mean)`` per movie, so the movies a user
+    rated highly say more about what else they watched. On nine validation splits carved from the
+    training data of the four seeds, timeline DLAE gained 0.0012 NDCG@10 on average for
+    any tilt from 0.1 to 0.25 (eight of nine splits no worse at 0.15); with 0.15 (the
+    shipped ``TIMELINE_DLAE``) the test figures above become 0.4982 / 0.4971 / 0.5053 /
+    0.5013 (mean +0.0016). Plain EASE and DLAE gain nothing consistent (-0.003 to +0.002
+    per seed at 0.2).
     """
 
     name = "ease"
@@ -176,9 +192,26 @@ class EASE(BaseRecommender):
         near = timeline_gram(user, item, when, x.shape[1], self.config.timeline_decay, values)
         return share * gram + (1.0 - share) * near
 
+    def _tilted(self, data: Interactions, x: sparse.csr_matrix) -> sparse.csr_matrix:
+        """The rows users are scored from: ``x``, or with ``rating_tilt`` each rated
+        movie weighted by how far its rating is above the training mean."""
+        self.rating_mean_ = float(data.frame[RATING].mean()) if len(data.frame) else 0.0
+        tilt = self.config.rating_tilt
+        rows = sparse.csr_matrix(x, dtype=np.float64)
+        if tilt == 0.0 or self.config.feedback != "binary" or rows.nnz == 0:
+            return rows
+        lowest = 1.0 + tilt * (float(data.frame[RATING].min()) - self.rating_mean_)
+        if lowest <= 0.0:
+            raise ValueError(
+                f"rating_tilt={tilt} gives the lowest rating a weight of {lowest:.2f} <= 0: "
+                f"use at most {0.99 / (self.rating_mean_ - data.frame[RATING].min()):.2f}"
+            )
+        ratings = sparse.csr_matrix(data.matrix(), dtype=np.float64)
+        return sparse.csr_matrix(rows + tilt * (ratings - self.rating_mean_ * rows))
+
     def _fit(self, data: Interactions) -> None:
         x = self._input(data)
-        self.user_matrix_: sparse.csr_matrix = sparse.csr_matrix(x, dtype=np.float64)
+        self.user_matrix_: sparse.csr_matrix = self._tilted(data, x)
         n_items = x.shape[1]
         # the Gram matrix, its regularised copy and the weights; a timeline Gram is built
         # from two more (the whole-history and the near-pair counts, then their blend)
@@ -208,7 +241,11 @@ class EASE(BaseRecommender):
     def _score_history(
         self, item_index: NDArray[np.int64], ratings: NDArray[np.float64]
     ) -> NDArray[np.float64]:
-        values = np.ones(len(item_index)) if self.config.feedback == "binary" else ratings
+        if self.config.feedback == "rating":
+            values = np.asarray(ratings, dtype=np.float64)
+        else:
+            tilt = self.config.rating_tilt
+            values = 1.0 + tilt * (np.asarray(ratings, dtype=np.float64) - self.rating_mean_)
         row = np.zeros(self.weights_.shape[0])
         np.add.at(row, item_index, values)
         return row @ self.weights_
@@ -218,14 +255,20 @@ class EASE(BaseRecommender):
         return np.hstack([self.weights_, self.weights_.T])
 
     def _state(self) -> dict[str, Any]:
-        state: dict[str, Any] = {"weights": self.weights_}
-        if self.config.feedback == "rating":
+        state: dict[str, Any] = {"weights": self.weights_, "rating_mean": self.rating_mean_}
+        if self._own_user_matrix:
             state.update(save_sparse("user_matrix", self.user_matrix_))
         return state
 
+    @property
+    def _own_user_matrix(self) -> bool:
+        """Whether users are scored from more than the binary ``seen_`` matrix."""
+        return self.config.feedback == "rating" or self.config.rating_tilt > 0.0
+
     def _set_state(self, arrays: dict[str, Any], folder: Path) -> None:
         self.weights_ = arrays["weights"]
+        self.rating_mean_ = float(arrays.get("rating_mean", 0.0))
         self.user_matrix_ = (
-            load_sparse("user_matrix", arrays) if self.config.feedback == "rating" else self.seen_
+            load_sparse("user_matrix", arrays) if self._own_user_matrix else self.seen_
         )
 

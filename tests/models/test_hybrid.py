@@ -283,14 +283,15 @@ def test_weights_maximise_the_mean_over_validation_folds(checkerboard: Checkerbo
     parts = [np.vstack([f.parts[c] for f in folds]) for c in range(len(LABELS))]
     relevant = sparse.vstack([f.relevant for f in folds]).tocsr()
     assert relevant.shape[0] == folds[0].relevant.shape[0] + folds[1].relevant.shape[0]
-    expected, blend, _ = coordinate_ascent(parts, relevant, SMALL["weight_steps"], 2, 10)
+    rounds = model.config.search_rounds
+    expected, blend, _ = coordinate_ascent(parts, relevant, SMALL["weight_steps"], rounds, 10)
     model.fit(data)
     np.testing.assert_allclose(model.weights_, expected)
     assert model.validation_ndcg_["blend"] == pytest.approx(blend)
     # one fold is the first draw alone
     single = Hybrid(**SMALL, validation_folds=1).fit(data)
     only_first, first_blend, _ = coordinate_ascent(
-        folds[0].parts, folds[0].relevant, SMALL["weight_steps"], 2, 10
+        folds[0].parts, folds[0].relevant, SMALL["weight_steps"], rounds, 10
     )
     np.testing.assert_allclose(single.weights_, only_first)
     assert single.validation_ndcg_["blend"] == pytest.approx(first_blend)
