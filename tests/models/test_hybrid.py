@@ -255,7 +255,7 @@ def test_hybrid_beats_its_best_cf_component(ml100k: tuple[pd.DataFrame, ...]) ->
     hybrid = create("hybrid").fit(train)
     ease_ndcg = evaluate_model(ease, train, split.test)["ndcg_at_10"]
     hybrid_ndcg = evaluate_model(hybrid, train, split.test)["ndcg_at_10"]
-    # measured 0.494 vs 0.4795: the blend of several CF models is worth ~0.015 NDCG@10
+    # measured 0.4969 vs 0.4795: the blend of several CF models is worth ~0.017 NDCG@10
     assert hybrid_ndcg >= ease_ndcg + 0.005
 
 
