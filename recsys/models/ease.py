@@ -155,12 +155,12 @@ class EASE(BaseRecommender):
 
     ``rating_tilt`` scores a user from their ratings rather than from the bare fact of
     having rated: ``1 + rating_tilt * (rating - mean)`` per movie, so the movies a user
-    rated highly say more about what else they watched. On nine validation splits carved from the
-    training data of the four seeds, timeline DLAE gained 0.0012 NDCG@10 on average for
-    any tilt from 0.1 to 0.25 (eight of nine splits no worse at 0.15); with 0.15 (the
-    shipped ``TIMELINE_DLAE``) the test figures above become 0.4982 / 0.4971 / 0.5053 /
-    0.5013 (mean +0.0016). Plain EASE and DLAE gain nothing consistent (-0.003 to +0.002
-    per seed at 0.2).
+    rated highly say more about what else they watched. On nine validation splits carved
+    from the training data of the four seeds, timeline DLAE gained 0.0012 NDCG@10 on
+    average for any tilt from 0.1 to 0.25 (eight of nine splits no worse at 0.15); with
+    0.15 (the shipped ``TIMELINE_DLAE``) the test figures above become 0.4982 / 0.4971 /
+    0.5053 / 0.5013 (mean +0.0016). Plain EASE and DLAE gain nothing consistent (-0.003
+    to +0.002 per seed at 0.2).
     """
 
     name = "ease"
