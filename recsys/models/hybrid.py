@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -398,6 +399,63 @@ def item_stratified_holdout(
     return ~stratified_group_mask(item_index, 1.0 - share, rng)
 
 
+class ShortlistRanker:
+    """Exact top-``k`` of non-negative blends ``sum_c w_c * parts[c]``, ranked within a
+    per-row shortlist: the union of each part's ``depth`` best items.
+
+    An item outside every part's shortlist scores at most ``bound = sum_c w_c * t_c`` in
+    the blend, ``t_c`` the row's ``depth``-th best score in part ``c``; so when the blend's
+    ``k``-th best shortlisted score beats ``bound``, the shortlist's top-``k`` is the
+    row's. Rows where it does not (rare) are ranked over the whole row. NaN scores (seen
+    items, NaN in every part) are never ranked. The weight search ranks thousands of
+    users x ~1,700 movies a few hundred times; ranking the ~``depth x parts`` shortlisted
+    movies instead is several times faster with the same answer.
+
+    Attributes:
+        short: each part's scores of the shortlisted items (NaN for repeats).
+        floor: ``parts x rows``, each part's ``depth``-th best score per row (``LOW`` when
+            the row has fewer scored items, all of them shortlisted).
+    """
+
+    LOW = -1e30
+
+    def __init__(self, parts: list[NDArray[np.float32]], k: int, depth: int = 50) -> None:
+        self.k = k
+        depth = min(max(depth, k), parts[0].shape[1])
+        tops, floors = [], []
+        for part in parts:
+            filled = np.where(np.isnan(part), -np.inf, part)
+            top = np.argpartition(-filled, depth - 1, axis=1)[:, :depth]
+            tops.append(top)
+            floors.append(np.take_along_axis(filled, top, axis=1).min(axis=1))
+        self.floor = np.maximum(np.stack(floors).astype(np.float64), self.LOW)
+        index = np.sort(np.hstack(tops), axis=1)
+        repeat = np.zeros(index.shape, dtype=bool)
+        repeat[:, 1:] = index[:, 1:] == index[:, :-1]
+        self.index = index
+        self.short = [np.take_along_axis(part, index, axis=1) for part in parts]
+        for block in self.short:
+            block[repeat] = np.nan
+
+    def top_k(
+        self,
+        short: NDArray[np.float32],
+        bound: NDArray[np.float64],
+        full: Callable[[NDArray[np.bool_]], NDArray[np.float32]],
+    ) -> NDArray[np.int64]:
+        """Item indices of each row's ``k`` best blend scores (``-1`` padded), given the
+        shortlisted blend, its bound and ``full(rows)``: the whole blend of those rows."""
+        ranked = fast_top_k(short, self.k)
+        safe = np.clip(ranked, 0, None)
+        kth = np.take_along_axis(short, safe[:, -1:], axis=1)[:, 0]
+        with np.errstate(invalid="ignore"):
+            exact = (ranked[:, -1] >= 0) & (kth > bound)
+        items = np.where(ranked >= 0, np.take_along_axis(self.index, safe, axis=1), -1)
+        if not exact.all():
+            items[~exact] = fast_top_k(full(~exact), self.k)
+        return items
+
+
 def coordinate_ascent(
     parts: list[NDArray[np.float32]],
     relevant: sparse.csr_matrix,
@@ -418,9 +476,12 @@ def coordinate_ascent(
         The weights (sum 1), the blend's NDCG and each part's NDCG alone.
     """
     singles = [ndcg_from_ranking(fast_top_k(p, k), relevant) for p in parts]
+    ranker = ShortlistRanker(parts, k)
     weights = np.ones(len(parts))
     blend = np.asarray(np.sum(parts, axis=0, dtype=np.float32))
-    best = ndcg_from_ranking(fast_top_k(blend, k), relevant)
+    short = np.asarray(np.sum(ranker.short, axis=0, dtype=np.float32))
+    bound = weights @ ranker.floor
+    best = ndcg_from_ranking(ranker.top_k(short, bound, lambda rows: blend[rows]), relevant)
     for _ in range(rounds):
         changed = False
         for c, part in enumerate(parts):
@@ -431,10 +492,16 @@ def coordinate_ascent(
                 trial[c] = value
                 if trial.sum() <= 0:
                     continue
-                candidate = blend + np.float32(value - weights[c]) * part
-                ndcg = ndcg_from_ranking(fast_top_k(candidate, k), relevant)
+                step = np.float32(value - weights[c])
+                trial_short = short + step * ranker.short[c]
+                trial_bound = trial @ ranker.floor  # not updated in place: LOW floors
+                ranked = ranker.top_k(
+                    trial_short, trial_bound, lambda rows: blend[rows] + step * part[rows]  # noqa: B023
+                )
+                ndcg = ndcg_from_ranking(ranked, relevant)
                 if ndcg > best + 1e-9:
-                    best, weights, blend, changed = ndcg, trial, candidate, True
+                    best, weights, changed = ndcg, trial, True
+                    short, bound, blend = trial_short, trial_bound, blend + step * part
         if not changed:
             break
     if max(singles) > best:

@@ -18,8 +18,10 @@ from recsys.models.hybrid import (
     Hybrid,
     RP3Beta,
     SessionEASE,
+    ShortlistRanker,
     UserEASE,
     coordinate_ascent,
+    fast_top_k,
     item_stratified_holdout,
     ndcg_from_ranking,
     normalise_rows,
@@ -192,6 +194,34 @@ def test_ndcg_helper_and_coordinate_ascent() -> None:
     assert blend == pytest.approx(1.0)
     assert weights[2] == 0.0 and weights[0] > 0 and weights[1] > 0
     assert weights.sum() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("depth", [12, 50])
+def test_shortlist_ranker_finds_the_whole_rows_top_k(depth: int) -> None:
+    """Against ranking whole rows, for random non-negative blends of parts with seen items
+    (NaN in every part) and rows with fewer unseen items than ``depth``; a shallow
+    shortlist sends many rows to the whole-row fallback, a deep one almost none."""
+    rng = np.random.default_rng(7)
+    n_users, n_items, k = 120, 200, 10
+    seen = rng.random((n_users, n_items)) < 0.2
+    seen[:3, 5:] = True  # three users with only 5 unseen items
+    parts = [rng.standard_normal((n_users, n_items)).astype(np.float32) for _ in range(4)]
+    for part in parts:
+        part[seen] = np.nan
+    ranker = ShortlistRanker(parts, k, depth=depth)
+    fell_back = []
+    for _ in range(25):
+        weights = rng.choice([0.0, 0.25, 1.0, 4.0], size=len(parts))
+        if weights.sum() == 0:
+            continue
+        blend = np.asarray(sum(np.float32(w) * p for w, p in zip(weights, parts)), dtype=np.float32)
+        short = np.asarray(sum(np.float32(w) * b for w, b in zip(weights, ranker.short)), dtype=np.float32)
+        rows: list[int] = []
+        got = ranker.top_k(short, weights @ ranker.floor, lambda r: (rows.append(int(r.sum())), blend[r])[1])
+        np.testing.assert_array_equal(got, fast_top_k(blend, k))
+        fell_back += rows
+    assert sum(fell_back) > (25 if depth == 12 else 0)
+    assert sum(fell_back) < 25 * n_users
 
 
 def test_builtin_components_rank_the_checkerboard(checkerboard: Checkerboard) -> None:
