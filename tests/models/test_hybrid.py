@@ -209,17 +209,25 @@ def test_shortlist_ranker_finds_the_whole_rows_top_k(depth: int) -> None:
     for part in parts:
         part[seen] = np.nan
     ranker = ShortlistRanker(parts, k, depth=depth)
-    fell_back = []
+    fell_back: list[int] = []
     for _ in range(25):
         weights = rng.choice([0.0, 0.25, 1.0, 4.0], size=len(parts))
         if weights.sum() == 0:
             continue
-        blend = np.asarray(sum(np.float32(w) * p for w, p in zip(weights, parts)), dtype=np.float32)
-        short = np.asarray(sum(np.float32(w) * b for w, b in zip(weights, ranker.short)), dtype=np.float32)
-        rows: list[int] = []
-        got = ranker.top_k(short, weights @ ranker.floor, lambda r: (rows.append(int(r.sum())), blend[r])[1])
+        blend = np.asarray(
+            sum(np.float32(w) * p for w, p in zip(weights, parts, strict=True)), dtype=np.float32
+        )
+        short = np.asarray(
+            sum(np.float32(w) * b for w, b in zip(weights, ranker.short, strict=True)),
+            dtype=np.float32,
+        )
+
+        def whole_rows(rows: np.ndarray, blend: np.ndarray = blend) -> np.ndarray:
+            fell_back.append(int(rows.sum()))
+            return blend[rows]
+
+        got = ranker.top_k(short, weights @ ranker.floor, whole_rows)
         np.testing.assert_array_equal(got, fast_top_k(blend, k))
-        fell_back += rows
     assert sum(fell_back) > (25 if depth == 12 else 0)
     assert sum(fell_back) < 25 * n_users
 
