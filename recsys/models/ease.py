@@ -200,11 +200,12 @@ class EASE(BaseRecommender):
         rows = sparse.csr_matrix(x, dtype=np.float64)
         if tilt == 0.0 or self.config.feedback != "binary" or rows.nnz == 0:
             return rows
-        lowest = 1.0 + tilt * (float(data.frame[RATING].min()) - self.rating_mean_)
+        below = self.rating_mean_ - float(data.frame[RATING].min())
+        lowest = 1.0 - tilt * below
         if lowest <= 0.0:
             raise ValueError(
                 f"rating_tilt={tilt} gives the lowest rating a weight of {lowest:.2f} <= 0: "
-                f"use at most {0.99 / (self.rating_mean_ - data.frame[RATING].min()):.2f}"
+                f"use at most {0.99 / below:.2f}"
             )
         ratings = sparse.csr_matrix(data.matrix(), dtype=np.float64)
         return sparse.csr_matrix(rows + tilt * (ratings - self.rating_mean_ * rows))

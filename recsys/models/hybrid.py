@@ -409,7 +409,7 @@ class ShortlistRanker:
     row's. Rows where it does not (rare) are ranked over the whole row. NaN scores (seen
     items, NaN in every part) are never ranked. The weight search ranks thousands of
     users x ~1,700 movies a few hundred times; ranking the ~``depth x parts`` shortlisted
-    movies instead is several times faster with the same answer.
+    movies instead halves the search's time on ML-100K with the same answer.
 
     Attributes:
         short: each part's scores of the shortlisted items (NaN for repeats).
