@@ -39,13 +39,16 @@ def metric_keys(k: int = 10, *, with_ratings: bool = True) -> list[str]:
 def _index_matrix(
     frame: pd.DataFrame, users: NDArray[np.int64], item_index: NDArray[np.int64], k: int
 ) -> NDArray[np.int64]:
-    """``(len(users), k)`` dense item indices of each user's list, ``-1`` padded."""
+    """``(len(users), k)`` dense item indices of each listed user's list, ``-1`` padded."""
     out = np.full((users.size, k), -1, dtype=np.int64)
     if frame.empty:
         return out
-    row = np.searchsorted(users, frame[USER_ID].to_numpy(dtype=np.int64))
+    listed = frame[USER_ID].to_numpy(dtype=np.int64)
+    row = np.searchsorted(users, listed)
     col = frame["rank"].to_numpy(dtype=np.int64) - 1
-    ok = (row < users.size) & (col < k) & (item_index >= 0)
+    # lists of users outside ``users`` are left out, not written into a neighbour's row
+    known = (row < users.size) & (users[np.clip(row, 0, max(users.size - 1, 0))] == listed)
+    ok = known & (col < k) & (item_index >= 0)
     out[row[ok], col[ok]] = item_index[ok]
     return out
 

@@ -11,6 +11,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import sparse
 
+from recsys.models.item_knn import top_n_similarities
+
 
 def residual_similarities(
     residuals: sparse.csr_matrix, shrinkage: float, keep: int
@@ -25,32 +27,7 @@ def residual_similarities(
         shrinkage: support shrinkage.
         keep: neighbours stored per item (bounds memory to ``n_items * keep``).
     """
-    by_item = residuals.T.tocsr()
-    structure = by_item.copy()
-    structure.data = np.ones_like(structure.data)
-    norms = np.sqrt(np.asarray(by_item.multiply(by_item).sum(axis=1)).ravel())
-    inverse = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
-    n_items = by_item.shape[0]
-    rows: list[NDArray[np.int64]] = []
-    cols: list[NDArray[np.int64]] = []
-    vals: list[NDArray[np.float64]] = []
-    step = 256
-    for start in range(0, n_items, step):
-        block = slice(start, min(n_items, start + step))
-        dots = np.asarray((by_item[block] @ by_item.T).todense())
-        common = np.asarray((structure[block] @ structure.T).todense())
-        sims = dots * inverse[block, None] * inverse[None, :] * common / (common + shrinkage)
-        sims[np.arange(sims.shape[0]), np.arange(block.start, block.stop)] = 0.0
-        top = min(keep, n_items)
-        best = np.argpartition(-sims, top - 1, axis=1)[:, :top]
-        values = np.take_along_axis(sims, best, axis=1)
-        positive = values > 0
-        rows.append(np.repeat(np.arange(block.start, block.stop), top)[positive.ravel()])
-        cols.append(best[positive])
-        vals.append(values[positive])
-    return sparse.csr_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_items, n_items)
-    )
+    return top_n_similarities(residuals.T.tocsr(), keep, shrinkage=shrinkage)
 
 
 def neighbourhood_correction(

@@ -14,7 +14,14 @@ from scipy import sparse
 
 from recsys.data.interactions import Interactions
 from recsys.data.schema import TIMESTAMP
-from recsys.models.base import BATCH, BaseRecommender, ModelConfig, as_rng, require_dense
+from recsys.models.base import (
+    BATCH,
+    BaseRecommender,
+    ModelConfig,
+    as_rng,
+    log_popularity,
+    require_dense,
+)
 from recsys.models.ease import EASE, TIMELINE_DLAE, EASEConfig
 
 #: The non-CF blend components (their weight keys); CF components are named by the config.
@@ -578,11 +585,6 @@ class Hybrid(BaseRecommender):
         content = self._component(self.config.content_model, self.config.content_params).fit(data)
         return cf, content
 
-    @staticmethod
-    def _popularity(data: Interactions) -> NDArray[np.float64]:
-        counts = np.diff(data.matrix("ones").tocsc().indptr).astype(np.float64)
-        return np.log1p(counts)
-
     def _normalised(
         self,
         cf: dict[str, BaseRecommender],
@@ -629,7 +631,7 @@ class Hybrid(BaseRecommender):
         validation users (seen items NaN) and those users' held-out ratings."""
         train = data.subset(~held)
         cf, content = self._fit_components(train)
-        popularity = self._popularity(train)
+        popularity = log_popularity(train.matrix("ones"))
         cold_items = popularity == 0
         valid = data.frame.loc[held]
         valid_users = data.users.index(valid["user_id"].to_numpy())
@@ -709,7 +711,7 @@ class Hybrid(BaseRecommender):
             self.weights_ = self._default_weights()
         if refit:
             self.cf_, self.content_ = self._fit_components(data)
-        self.popularity_: NDArray[np.float64] = self._popularity(data)
+        self.popularity_: NDArray[np.float64] = self.fallback_
 
     @property
     def cold_items_(self) -> NDArray[np.bool_]:

@@ -87,10 +87,13 @@ class UserKNN(BaseRecommender):
     ) -> tuple[sparse.csr_matrix, float]:
         cfg = self.config
         mean = float(ratings.mean()) if len(ratings) else self.global_mean_
-        values = ratings - mean if cfg.similarity == "pearson" else ratings
+        # a history of equal ratings (e.g. only liked movies) has nothing to centre:
+        # Pearson would see no neighbour, so such a visitor is matched by cosine
+        pearson = cfg.similarity == "pearson" and len(ratings) > 0 and bool(np.ptp(ratings) > 0)
+        values = ratings - mean if pearson else ratings
         row = np.zeros(self.n_items)
         row[item_index] = values
-        vectors = self.centred_ if cfg.similarity == "pearson" else self.centred_ + sparse.csr_matrix(
+        vectors = self.centred_ if pearson else self.centred_ + sparse.csr_matrix(
             self.seen_.multiply(self.user_means_[:, None])
         )
         norms = np.sqrt(np.asarray(vectors.multiply(vectors).sum(axis=1)).ravel())
@@ -107,8 +110,10 @@ class UserKNN(BaseRecommender):
 
     def _score_history(
         self, item_index: NDArray[np.int64], ratings: NDArray[np.float64]
-    ) -> NDArray[np.float64]:
+    ) -> NDArray[np.float64] | None:
         weights, _ = self._history_weights(item_index, ratings)
+        if weights.nnz == 0:
+            return None  # no user shares the history: the popularity fallback, flagged
         return self._votes(weights)[0]
 
     def _predict_pairs(

@@ -98,3 +98,24 @@ def test_empty_test_and_bad_k_are_errors(ml100k_split: Split, ml100k: tuple[pd.D
         evaluate_model(model, train, ml100k_split.test.head(0))
     with pytest.raises(ValueError, match="k must be"):
         evaluate_model(model, train, ml100k_split.test, k=0)
+
+
+@pytest.mark.unit
+def test_lists_of_users_without_test_ratings_are_left_out() -> None:
+    """A list for a user with no held-out rating must not land in another user's row:
+    coverage, novelty and diversity are computed over the test users' lists only."""
+    from recsys.evaluation.evaluate import list_metrics
+
+    train = Interactions.from_frame(pd.DataFrame({
+        "user_id": [1, 1, 2, 2, 3, 3], "item_id": [1, 2, 3, 4, 5, 1],
+        "rating": [5.0] * 6, "timestamp": np.arange(6),
+    }))
+    test = pd.DataFrame({"user_id": [1, 3], "item_id": [3, 2], "rating": [4.0, 4.0],
+                         "timestamp": [9, 9]})
+    # user 2 (no test rating) listed last, after user 3 whose row it used to overwrite
+    lists = pd.DataFrame({"user_id": [1, 1, 3, 3, 2, 2], "item_id": [3, 4, 2, 3, 1, 5],
+                          "rank": [1, 2, 1, 2, 1, 2]})
+    with_extra = list_metrics(lists, test, train, k=2)
+    without = list_metrics(lists[lists["user_id"] != 2], test, train, k=2)
+    assert with_extra == pytest.approx(without)
+    assert without["coverage"] == pytest.approx(3 / 5)  # items 2, 3, 4
