@@ -42,7 +42,13 @@ def main(dataset: str = "ml-100k", tracking_uri: str | None = None) -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
+    import argparse
+
     from flows.runtime import configure
 
+    parser = argparse.ArgumentParser(description="Serve the nightly-train and hourly-monitor deployments.")
+    parser.add_argument("--dataset", default="ml-100k")
+    parser.add_argument("--tracking-uri", default=None)
+    args = parser.parse_args()
     configure()
-    main()
+    main(args.dataset, args.tracking_uri)

@@ -103,17 +103,22 @@ def _wait_healthy(url: str, timeout: float) -> bool:
 def server(
     start: Annotated[bool, typer.Option("--start", help="Start prefect server and serve the deployments (Ctrl-C stops both).")] = False,
     port: Annotated[int, typer.Option(help="Prefect server port (127.0.0.1).")] = PREFECT_PORT,
-    dataset: Annotated[str, typer.Option("--dataset", "-d")] = "ml-100k",
-    tracking_uri: Annotated[str | None, typer.Option("--tracking-uri")] = None,
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Dataset the deployments train and monitor.")] = "ml-100k",
+    tracking_uri: Annotated[str | None, typer.Option("--tracking-uri", help="MLflow tracking URI (default: the local SQLite store).")] = None,
 ) -> None:
     """Show (or, with --start, run) a Prefect server serving nightly training and hourly monitoring."""
+    import shlex
+
     from flows.runtime import configure
 
     home = configure()
     api = f"http://127.0.0.1:{port}/api"
+    serve_args = f"--dataset {shlex.quote(dataset)}"
+    if tracking_uri:
+        serve_args += f" --tracking-uri {shlex.quote(tracking_uri)}"
     commands = [
         f"PREFECT_HOME={home} prefect server start --host 127.0.0.1 --port {port}",
-        f"PREFECT_HOME={home} PREFECT_API_URL={api} python -m flows.serve",
+        f"PREFECT_HOME={home} PREFECT_API_URL={api} python -m flows.serve {serve_args}",
     ]
     if not start:
         typer.echo(f"# 1. the Prefect server (UI at http://127.0.0.1:{port})")
