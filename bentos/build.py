@@ -1,9 +1,10 @@
 """Build the movierec Bento with the champion model captured inside it.
 
-``build_bento()`` resolves the model the service would serve (``$MOVIEREC_MODEL_DIR`` or the
-MLflow champion), saves it with its registry facts and the items table into the BentoML
-model store as ``movie-recommender``, and builds ``bentos/bentofile.yaml`` with that model
-attached. The Bento then serves on a machine without MLflow:
+``build_bento()`` resolves the model to serve (a given model folder or registry version,
+else ``$MOVIEREC_MODEL_DIR`` or the MLflow champion of ``params.yaml``'s ``serve:``
+section), saves it with its registry facts and the items table into the BentoML model
+store under the registered model's name, and builds ``bentos/bentofile.yaml`` with that
+model attached. The Bento then serves on a machine without MLflow:
 ``bentoml serve movierec:latest``.
 
 Run ``python -m bentos.build``.
@@ -11,32 +12,85 @@ Run ``python -m bentos.build``.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 BENTOFILE = ROOT / "bentos" / "bentofile.yaml"
+#: Loading from the registry exports the store's URI into these (MLflow's
+#: ``set_tracking_uri`` / ``set_registry_uri`` do); a build restores them.
+MLFLOW_URI_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 
 
-def capture_model(model_dir: str | Path | None = None, items: str | Path | None = None) -> str:
-    """Save the model to serve (and its items table) into the BentoML model store; its tag."""
-    import os
+@contextmanager
+def _tracking_uri(uri: str | None) -> Iterator[None]:
+    """``$MLFLOW_TRACKING_URI`` set to ``uri`` (if given) meanwhile; afterwards the MLflow URI
+    variables are as they were, so a build leaves the caller's environment alone."""
+    before = {name: os.environ.get(name) for name in MLFLOW_URI_ENV}
+    if uri:
+        os.environ["MLFLOW_TRACKING_URI"] = uri
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
+
+def _registered_version(model_name: str, version: str, tracking_uri: str | None) -> Any:
+    """``models:/<model_name>/<version>`` as the service's ``ModelInfo``."""
+    from bentos.service import ModelInfo
+    from recsys.tracking.registry import load_version
+
+    loaded = load_version(version, model_name, tracking_uri=tracking_uri)
+    facts = {f.name: getattr(loaded, f.name) for f in fields(loaded)}
+    facts["alias"] = facts["alias"] or None
+    return ModelInfo(source=f"models:/{model_name}/{version}", **facts)
+
+
+def capture_model(model_dir: str | Path | None = None, items: str | Path | None = None, *,
+                  model_version: str | None = None, tracking_uri: str | None = None,
+                  params_path: str | Path | None = None) -> str:
+    """Save the model to serve (and its items table) into the BentoML model store; its tag.
+
+    Args:
+        model_dir: a saved model folder to capture.
+        items: the items table (default: as the service resolves it).
+        model_version: the registry version to capture (``models:/<name>/<version>``)
+            instead of whatever holds the alias now.
+        tracking_uri: the MLflow store (default ``$MLFLOW_TRACKING_URI`` / ``mlflow.db``);
+            the environment is left as it was.
+        params_path: the parameter file whose ``serve:`` section names the registered
+            model and alias (default ``params.yaml`` of the project).
+    """
     import bentoml
 
     from bentos.service import (
+        ModelInfo,
         load_serve_config,
         model_from_folder,
         model_from_registry,
         resolve_items_path,
     )
 
-    config, data = load_serve_config(ROOT / "params.yaml")
-    folder = model_dir or os.environ.get("MOVIEREC_MODEL_DIR")
-    info = (model_from_folder(Path(folder)) if folder
-            else model_from_registry(config.model_name, config.alias))
+    config, data = load_serve_config(params_path or ROOT / "params.yaml")
+    folder = model_dir or (None if model_version else os.environ.get("MOVIEREC_MODEL_DIR"))
+    info: ModelInfo | None
+    with _tracking_uri(tracking_uri):
+        if folder:
+            info = model_from_folder(Path(folder))
+        elif model_version:
+            info = _registered_version(config.model_name, str(model_version), tracking_uri)
+        else:
+            info = model_from_registry(config.model_name, config.alias)
     if info is None:
         raise RuntimeError(
             f"nothing to capture: set MOVIEREC_MODEL_DIR or register models:/"
@@ -60,12 +114,18 @@ def capture_model(model_dir: str | Path | None = None, items: str | Path | None 
 
 
 def build_bento(model_dir: str | Path | None = None, items: str | Path | None = None,
-                version: str | None = None) -> str:
-    """Capture the model and build the Bento; returns the Bento tag (``movierec:<version>``)."""
+                version: str | None = None, *, model_version: str | None = None,
+                tracking_uri: str | None = None, params_path: str | Path | None = None) -> str:
+    """Capture the model and build the Bento; returns the Bento tag (``movierec:<version>``).
+
+    ``version`` is the Bento's own version; ``model_version``, ``tracking_uri`` and
+    ``params_path`` choose the model as in ``capture_model``.
+    """
     import bentoml
     import yaml
 
-    model_tag = capture_model(model_dir, items)
+    model_tag = capture_model(model_dir, items, model_version=model_version,
+                              tracking_uri=tracking_uri, params_path=params_path)
     spec = yaml.safe_load(BENTOFILE.read_text())
     spec["models"] = [model_tag]
     with tempfile.TemporaryDirectory(prefix="movierec-bentofile-") as tmp:

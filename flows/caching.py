@@ -1,13 +1,16 @@
 """Step caching by input hash, as in Kubeflow pipelines.
 
-A step's cache key hashes its task's source code and its parameters, where a parameter
-naming an existing file or folder counts by its *content* (md5), not its path. Rerunning
-with unchanged data and parameters therefore finds the persisted result and skips the
-step; touching a byte of an input reruns it and everything downstream of it.
+A step's cache key hashes its task's source code, the ``recsys`` library's files, and its
+parameters, where a parameter naming an existing file or folder counts by its *content*
+(md5), not its path. Rerunning with unchanged data, parameters and code therefore finds
+the persisted result and skips the step; touching a byte of an input, or of any library
+module the step may call (a model, a metric, the splitter, a shilling detector and its
+reference arrays...), reruns it and everything downstream of it.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import json
@@ -17,7 +20,11 @@ from typing import Any
 
 from prefect.context import TaskRunContext
 
+import recsys
 from recsys.tracking.mlflow_runs import digest_of
+
+#: The library every cached step calls into; its files are part of every cache key.
+LIBRARY = Path(recsys.__file__).resolve().parent
 
 #: Parameters hashed by content: names ending like this, and these containers of paths.
 #: Every other parameter (notably output folders such as ``model_dir``) counts by value, so
@@ -58,11 +65,29 @@ def source_of(fn: Callable[..., Any]) -> str:
         return getattr(fn, "__qualname__", repr(fn))
 
 
+@functools.cache
+def library_digest(folder: Path) -> str:
+    """sha256 of every file of the package in ``folder`` (sorted relative paths + contents).
+
+    Data files count too (``recsys/shilling/reference/*.npz`` are the fitted detectors);
+    bytecode caches do not. Computed once per process and folder: the library does not
+    change under a running pipeline.
+    """
+    digest = hashlib.sha256()
+    files = sorted(p for p in folder.rglob("*")
+                   if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
+    for file in files:
+        digest.update(str(file.relative_to(folder)).encode())
+        digest.update(hashlib.sha256(file.read_bytes()).digest())
+    return digest.hexdigest()
+
+
 def content_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
-    """Prefect ``cache_key_fn``: task source + parameters with files hashed by content."""
+    """Prefect ``cache_key_fn``: task source + library files + parameters (files by content)."""
     digest = hashlib.sha256()
     digest.update(context.task.name.encode())
     digest.update(source_of(context.task.fn).encode())
+    digest.update(library_digest(LIBRARY).encode())
     for name in sorted(parameters):
         digest.update(name.encode())
         by_content = name.endswith(CONTENT_SUFFIXES) or name in CONTENT_PARAMS

@@ -150,7 +150,7 @@ def pipeline(
     incoming = Path(f"data/incoming/{dataset}/ratings.parquet")
     current = str(incoming) if incoming.is_file() else split["test"]
     drift = steps.monitor(split["train"], current, tables["items"],
-                          name=f"pipeline-{dataset}")
+                          name=f"pipeline-{dataset}", params_path=params_path)
 
     links = {
         "data-quality": quality.get("docs_index"),

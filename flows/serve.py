@@ -14,14 +14,15 @@ NIGHTLY_CRON = "0 2 * * *"
 HOURLY_CRON = "0 * * * *"
 
 
-def deployments(dataset: str = "ml-100k", tracking_uri: str | None = None) -> list[Any]:
-    """The nightly retraining and hourly monitoring deployments."""
+def deployments(dataset: str = "ml-100k", tracking_uri: str | None = None,
+                params_path: str = "params.yaml") -> list[Any]:
+    """The nightly retraining and hourly monitoring deployments (both read ``params_path``)."""
     from flows.pipeline import pipeline
     from flows.steps import monitor
 
     nightly = pipeline.to_deployment(
         name="nightly-train", cron=NIGHTLY_CRON,
-        parameters={"dataset": dataset, "tracking_uri": tracking_uri},
+        parameters={"dataset": dataset, "tracking_uri": tracking_uri, "params_path": params_path},
         description="Retrain every variant, register the best, promote it if it wins.",
     )
     hourly = monitor.to_deployment(
@@ -29,7 +30,7 @@ def deployments(dataset: str = "ml-100k", tracking_uri: str | None = None) -> li
         parameters={"reference_path": f"data/interim/{dataset}/split/train.parquet",
                     "current_path": f"data/incoming/{dataset}/ratings.parquet",
                     "items_path": f"data/processed/{dataset}/items.parquet",
-                    "name": "hourly"},
+                    "name": "hourly", "params_path": params_path},
         description="Drift of the newest ratings against the training snapshot.",
     )
     return [nightly, hourly]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.caching import content_key, missing_outputs
+from flows.caching import content_key, library_digest, missing_outputs
 
 #: I/O steps retry: a flaky download or a locked file deserves another go.
 IO_RETRIES = 2
@@ -170,34 +169,44 @@ def split_task(ratings_path: str, out_dir: str, protocol: str, seed: int,
     return {"train": str(out / "train.parquet"), "test": str(out / "test.parquet")}
 
 
-def _model_source(variant: str) -> str:
-    """The variant's module file, so editing a model's code invalidates its cached training."""
-    from recsys.models import MODELS
-
-    module = MODELS[variant].partition(":")[0]
-    spec = importlib.util.find_spec(module)
-    return str(spec.origin) if spec and spec.origin else module
-
-
 @task(cache_key_fn=content_key, persist_result=True)
 def train_variant(variant: str, params: dict[str, Any], train_path: str, test_path: str,
-                  items_path: str, model_dir: str, k: int, seed: int,
-                  model_source_path: str) -> dict[str, Any]:
-    """Fit and evaluate one variant (``recsys.evaluation.evaluate.fit_and_evaluate``), save it."""
+                  items_path: str, model_dir: str, k: int, seed: int) -> dict[str, Any]:
+    """Fit and evaluate one variant (``recsys.evaluation.evaluate.fit_and_evaluate``), save it.
+
+    The result records the saved folder's digest (``model_digest``): ``model_dir`` is one
+    folder per variant whatever the parameters or data, so a cached result only describes
+    the folder while the digests agree (see ``model_changed``).
+    """
     import pandas as pd
 
     from recsys.evaluation.evaluate import fit_and_evaluate
-    from recsys.tracking.mlflow_runs import precision_recall_curve
+    from recsys.tracking.mlflow_runs import digest_of, precision_recall_curve
 
     test = pd.read_parquet(test_path)
     model, metrics = fit_and_evaluate(variant, params, pd.read_parquet(train_path), test,
                                       pd.read_parquet(items_path), k=k, seed=seed)
     model.save(model_dir)
     curve = precision_recall_curve(model, test)
-    result = {"variant": variant, "params": params, "metrics": metrics, "model_dir": model_dir,
-              "curve": curve.to_dict("records")}
     (Path(model_dir) / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    return result
+    return {"variant": variant, "params": params, "metrics": metrics, "model_dir": model_dir,
+            "model_digest": digest_of(model_dir), "curve": curve.to_dict("records")}
+
+
+def model_changed(result: Mapping[str, Any]) -> str | None:
+    """Why a (cached) training result no longer describes its model folder, or ``None``.
+
+    Training ``ease`` with parameters A, then B, then A again finds A's cached result while
+    the folder holds B's model: the folder's digest tells them apart.
+    """
+    from recsys.tracking.mlflow_runs import digest_of
+
+    folder = Path(result["model_dir"])
+    if not folder.is_dir():
+        return f"{folder} is gone"
+    if digest_of(folder) != result.get("model_digest"):
+        return f"{folder} now holds another model"
+    return None
 
 
 @flow(name="train")
@@ -224,8 +233,7 @@ def train(variants: Sequence[str], variant_params: Mapping[str, dict[str, Any]],
             continue
         kwargs: dict[str, Any] = dict(variant=variant, params=dict(variant_params.get(variant) or {}),
                       train_path=split["train"], test_path=split["test"], items_path=items_path,
-                      model_dir=f"{models_dir}/{variant}", k=k, seed=seed,
-                      model_source_path=_model_source(variant))
+                      model_dir=f"{models_dir}/{variant}", k=k, seed=seed)
         futures[variant] = (train_variant.submit(**kwargs), kwargs)
     results: list[dict[str, Any]] = []
     failed: dict[str, str] = {}
@@ -237,7 +245,10 @@ def train(variants: Sequence[str], variant_params: Mapping[str, dict[str, Any]],
             logger.error("training %s failed: %s", variant, failed[variant])
             continue
         result = future.result()
-        if missing_outputs([result["model_dir"]]):
+        stale = model_changed(result)
+        if stale:
+            logger.warning("cached %s result does not match its model (%s): retraining",
+                           variant, stale)
             result = train_variant.with_options(refresh_cache=True)(**kwargs)
         results.append(result)
     return {"results": results, "failed": failed, "skipped": skipped}
@@ -327,18 +338,19 @@ def register_task(best: dict[str, Any], tracked: dict[str, Any], evaluation_key:
 
     import pandas as pd
 
-    from recsys.data.interactions import Interactions
-    from recsys.evaluation.evaluate import evaluate_model
+    from recsys.evaluation.evaluate import refit_and_evaluate
     from recsys.tracking.mlflow_runs import digest_of
     from recsys.tracking.registry import MODEL_NAME, register_best
 
     metric = str(settings.get("metric", "ndcg_at_10"))
 
-    def rescore(recommender: Any) -> float:
-        train_frame = Interactions.from_frame(pd.read_parquet(split["train"]),
-                                              pd.read_parquet(items_path))
-        return float(evaluate_model(recommender, train_frame, pd.read_parquet(split["test"]),
-                                    k=k)[metric])
+    def rescore(champion: Any) -> float:
+        # the champion's configuration fitted on this run's training split, not the champion
+        # as fitted: its training data may hold most of this split's test ratings
+        _, metrics = refit_and_evaluate(champion, pd.read_parquet(split["train"]),
+                                        pd.read_parquet(split["test"]),
+                                        pd.read_parquet(items_path), k=k)
+        return float(metrics[metric])
 
     variant = best["variant"]
     decision = register_best(
@@ -382,18 +394,24 @@ def register(results: list[dict[str, Any]], board: dict[str, Any], *, dataset: s
 
 # -- package -------------------------------------------------------------------------------
 @task(cache_key_fn=content_key, persist_result=True, retries=1, retry_delay_seconds=IO_RETRY_DELAY)
-def build_bento_task(champion_version: str | None, tracking_uri: str, bentos_dir: str,
-                     params_path: str) -> str:
-    """Build the Bento around the registry champion (``bentos.build.build_bento``)."""
+def build_bento_task(champion_version: str, tracking_uri: str, params_path: str,
+                     bento_source: str) -> str:
+    """Build the Bento around registry version ``champion_version`` (``bentos.build.build_bento``).
+
+    The Bento goes to the BentoML store (``$BENTOML_HOME``). ``bento_source`` is the digest
+    of the ``bentos/`` package (service, bentofile): it is here so that editing the service
+    builds a new Bento instead of reusing the cached one.
+    """
     from bentos.build import build_bento
 
-    os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
-    return build_bento()
+    return build_bento(model_version=champion_version, tracking_uri=tracking_uri,
+                       params_path=params_path)
 
 
 @flow(name="package")
 def package(champion_version: str | None, tracking_uri: str, params_path: str = "params.yaml") -> dict[str, Any]:
-    """Build the BentoML service with the champion inside; the Bento tag."""
+    """Build the BentoML service around registry version ``champion_version`` (the champion
+    the register step left), with the ``serve:`` section of ``params_path``; the Bento tag."""
     logger = get_run_logger()
     if not available("bentos.build"):
         logger.warning("Bento build not available (bentos.build missing): skipped")
@@ -401,7 +419,10 @@ def package(champion_version: str | None, tracking_uri: str, params_path: str = 
     if champion_version is None:
         logger.warning("no champion in the registry: nothing to package")
         return {"bento": None, "skipped": True}
-    tag = build_bento_task(champion_version, tracking_uri, "bentos", params_path)
+    import bentos.build
+
+    tag = build_bento_task(champion_version, tracking_uri, params_path,
+                           library_digest(Path(bentos.build.__file__).resolve().parent))
     logger.info("built Bento %s (serve: bentoml serve %s)", tag, tag)
     return {"bento": tag, "skipped": False}
 
@@ -424,24 +445,28 @@ def combine_task(ratings_path: str, extra_path: str, out_dir: str) -> str:
 
 
 # -- monitor -------------------------------------------------------------------------------
-@task(cache_key_fn=content_key, persist_result=True)
+# Not cached: the decision also depends on the cooldown state file and the current time.
+@task(cache_policy=NO_CACHE)
 def drift_task(reference_path: str, current_path: str, items_path: str | None,
-               report_dir: str, name: str) -> dict[str, Any]:
-    """Compare a batch of ratings with the training snapshot (``recsys.monitoring.drift.decide``)."""
+               report_dir: str, name: str, config: Any) -> dict[str, Any]:
+    """Compare a batch of ratings with the training snapshot (``recsys.monitoring.drift.decide``)
+    under ``config`` (a ``MonitorConfig``: thresholds, cooldown, critical columns)."""
     import pandas as pd
 
     from recsys.monitoring.drift import decide
 
     decision = decide(pd.read_parquet(reference_path), pd.read_parquet(current_path),
                       items=pd.read_parquet(items_path) if items_path else None,
-                      report_dir=Path(report_dir), name=name)
+                      config=config, report_dir=Path(report_dir), name=name)
     return decision.as_json()
 
 
 @flow(name="monitor")
 def monitor(reference_path: str, current_path: str, items_path: str | None = None,
-            report_dir: str = "reports/drift", name: str = "pipeline") -> dict[str, Any]:
-    """Drift of ``current_path`` ratings against ``reference_path``; the retraining decision."""
+            report_dir: str = "reports/drift", name: str = "pipeline",
+            params_path: str = "params.yaml") -> dict[str, Any]:
+    """Drift of ``current_path`` ratings against ``reference_path``; the retraining decision
+    under the ``monitor:`` section of ``params_path``."""
     logger = get_run_logger()
     if not available("recsys.monitoring.drift"):
         logger.warning("monitoring not available (recsys.monitoring.drift missing): skipped")
@@ -449,6 +474,10 @@ def monitor(reference_path: str, current_path: str, items_path: str | None = Non
     if not Path(current_path).is_file():
         logger.warning("no current batch at %s: monitoring skipped", current_path)
         return {"skipped": True, "report": None}
-    decision = drift_task(reference_path, current_path, items_path, report_dir, name)
+    from recsys.monitoring.drift import MonitorConfig
+    from recsys.params import section
+
+    config = MonitorConfig(**section("monitor", params_path))
+    decision = drift_task(reference_path, current_path, items_path, report_dir, name, config)
     logger.info("drift: %s (report %s)", decision.get("reason"), decision.get("report"))
     return {**decision, "skipped": False}

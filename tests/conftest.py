@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -10,6 +12,21 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 MIRROR = Path(os.environ.get("MOVIEREC_DATA_MIRROR", ROOT.parent / "shared" / "data"))
+_OWN_BENTOML_HOME: Path | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep BentoML's store out of ~/bentoml (serving tests and the pipeline's package step
+    build Bentos): a temp BENTOML_HOME before bentoml is used."""
+    global _OWN_BENTOML_HOME
+    if "BENTOML_HOME" not in os.environ:
+        _OWN_BENTOML_HOME = Path(tempfile.mkdtemp(prefix="movierec-bentoml-"))
+        os.environ["BENTOML_HOME"] = str(_OWN_BENTOML_HOME)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _OWN_BENTOML_HOME is not None:
+        shutil.rmtree(_OWN_BENTOML_HOME, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

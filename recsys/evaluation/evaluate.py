@@ -180,6 +180,36 @@ def fit_and_evaluate(
         The fitted model and its metrics.
     """
     model = create(name, **_with_seed(name, params or {}, seed))
+    return _fit_then_evaluate(model, train_ratings, test_ratings, items, k=k)
+
+
+def refit_and_evaluate(
+    model: BaseRecommender,
+    train_ratings: pd.DataFrame,
+    test_ratings: pd.DataFrame,
+    items: pd.DataFrame | None,
+    *,
+    k: int = 10,
+) -> tuple[BaseRecommender, dict[str, float]]:
+    """A fresh model of ``model``'s class and configuration (seed included), fitted on
+    ``train_ratings`` and evaluated on ``test_ratings``; ``model`` itself is left alone.
+
+    This is how a registered champion is compared with a challenger trained on other data:
+    the champion as fitted may have trained on most of the new test ratings (a new split of
+    grown data), which a seen-item-excluding evaluation punishes heavily, so its
+    configuration is fitted again on the challenger's training split.
+    """
+    return _fit_then_evaluate(type(model)(model.config), train_ratings, test_ratings, items, k=k)
+
+
+def _fit_then_evaluate(
+    model: BaseRecommender,
+    train_ratings: pd.DataFrame,
+    test_ratings: pd.DataFrame,
+    items: pd.DataFrame | None,
+    *,
+    k: int,
+) -> tuple[BaseRecommender, dict[str, float]]:
     train = Interactions.from_frame(train_ratings, items)
     model.fit(train)
     return model, evaluate_model(model, train, test_ratings, k=k)

@@ -6,7 +6,8 @@
 * ``recsys.tracking.pyfunc``: ``RecommenderPyfunc``, the one MLflow pyfunc wrapper of every
   variant (input: user ids and ``k``; output: ranked item ids and scores);
 * ``recsys.tracking.registry``: the registered model ``movie-recommender``, its
-  ``challenger`` / ``champion`` aliases, promotion, rollback and ``load_champion``.
+  ``challenger`` / ``champion`` aliases, promotion, rollback, ``load_champion`` and
+  ``load_version``.
 
 MLflow is imported inside the functions (and at module level only in ``pyfunc``, whose
 class must subclass ``mlflow.pyfunc.PythonModel``), so importing this package is cheap.

@@ -7,8 +7,10 @@ decision and both scores are written on the version as tags (``promotion.*``).
 
 "Same evaluation data": every version carries an ``evaluation_key`` (the data hash plus the
 split protocol, seed, test size and k). When the champion was evaluated under another key,
-its score is recomputed on the current test data through a caller-supplied ``rescore``
-function before comparing.
+its score is recomputed through a caller-supplied ``rescore`` function before comparing:
+the champion's configuration re-fitted on this run's training data and evaluated on its
+test data (``recsys.evaluation.evaluate.refit_and_evaluate``). Evaluating the champion as
+fitted would be unfair: its old training data holds most of a new split's test ratings.
 
 The registered model's tag ``champion_history`` lists the versions that held ``champion``,
 oldest first; ``rollback`` moves the alias back to the previous one.
@@ -143,8 +145,10 @@ def register_best(
         data_hash: the dataset's DVC hash.
         model_hash: content hash of the saved model folder.
         metric, direction, min_improvement: the promotion rule.
-        rescore: computes a champion's ``metric`` on the current evaluation data from its
-            loaded recommender; needed when the champion was evaluated on other data.
+        rescore: the champion's ``metric`` on the current evaluation data, given its loaded
+            (fitted) recommender: re-fit its configuration on the current training data,
+            then evaluate (``refit_and_evaluate``); needed when the champion was evaluated
+            on other data.
         model_name: the registered model.
         tracking_uri: the tracking/registry store.
     """
@@ -200,7 +204,7 @@ def register_best(
         elif rescore is not None:
             loaded = load_champion(model_name, CHAMPION, tracking_uri=tracking_uri)
             champion_score = float(rescore(loaded.recommender))
-            how = "champion re-scored on this run's evaluation data"
+            how = "champion's configuration re-fitted on this run's training data"
         else:
             champion_score = None
             how = "champion was evaluated on other data and cannot be re-scored"
@@ -320,16 +324,41 @@ def load_champion(
     Raises:
         RegistryError: when the alias does not exist.
     """
-    import mlflow.pyfunc
-
     client = _client(tracking_uri)
     mv = _alias_version(client, model_name, alias)
     if mv is None:
         raise RegistryError(f"{model_name} has no version with alias {alias!r}: run the pipeline first")
+    return _load(mv, f"models:/{model_name}@{alias}", alias, tracking_uri)
+
+
+def load_version(
+    version: str | int, model_name: str = MODEL_NAME, tracking_uri: str | None = None
+) -> ChampionInfo:
+    """Load ``models:/<model_name>/<version>`` (whatever aliases it holds now).
+
+    ``alias`` of the result is ``champion`` when the version holds it, else empty.
+
+    Raises:
+        RegistryError: when the version does not exist.
+    """
+    from mlflow.exceptions import MlflowException
+
+    client = _client(tracking_uri)
+    try:
+        mv = client.get_model_version(model_name, str(version))
+    except MlflowException:
+        raise RegistryError(f"{model_name} has no version {version}") from None
+    alias = CHAMPION if CHAMPION in (mv.aliases or []) else ""
+    return _load(mv, f"models:/{model_name}/{version}", alias, tracking_uri)
+
+
+def _load(mv: Any, model_uri: str, alias: str, tracking_uri: str | None) -> ChampionInfo:
+    import mlflow.pyfunc
+
     uri = resolve_tracking_uri(tracking_uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    loaded = mlflow.pyfunc.load_model(f"models:/{model_name}@{alias}")
+    loaded = mlflow.pyfunc.load_model(model_uri)
     wrapper = loaded.unwrap_python_model()
     tags = dict(mv.tags or {})
     metrics = {k.removeprefix("metric."): float(v) for k, v in tags.items() if k.startswith("metric.")}

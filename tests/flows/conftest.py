@@ -7,6 +7,7 @@ shilling filter off, and the embedded MLflow store of a temp project folder.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -82,7 +83,8 @@ def helpers() -> Any:
     import types
 
     return types.SimpleNamespace(run_pipeline=run_pipeline, cached_task_runs=cached_task_runs,
-                                 InFolder=InFolder, MODELS=MODELS)
+                                 InFolder=InFolder, MODELS=MODELS, store_uri=store_uri,
+                                 fit_and_log=fit_and_log, register_logged=register_logged)
 
 
 def cached_task_runs() -> int:
@@ -95,3 +97,73 @@ def cached_task_runs() -> int:
             state=dict(name=TaskRunFilterStateName(any_=["Cached"]))), limit=200)
     return len(runs)
 
+
+
+@pytest.fixture(scope="session")
+def small_tables(tmp_path_factory: pytest.TempPathFactory,
+                 ml100k: tuple[Any, Any, Any]) -> dict[str, Any]:
+    """Parquet tables for step tests: the items, and two ms-stratified splits of a ML-100K
+    subset, ``a`` (users 1-250) and ``b`` (users 1-300: the same data grown by 50 users)."""
+    from recsys.evaluation.splits import split_ratings
+
+    ratings, items, _ = ml100k
+    root = tmp_path_factory.mktemp("small-tables")
+    items.to_parquet(root / "items.parquet", index=False)
+    tables: dict[str, Any] = {"items": str(root / "items.parquet")}
+    for name, last_user in (("a", 250), ("b", 300)):
+        split = split_ratings(ratings[ratings["user_id"] <= last_user], seed=42)
+        paths = {side: str(root / f"{name}-{side}.parquet") for side in ("train", "test")}
+        split.train.to_parquet(paths["train"], index=False)
+        split.test.to_parquet(paths["test"], index=False)
+        tables[name] = paths
+    return tables
+
+
+@pytest.fixture(scope="session")
+def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding one embedded MLflow store (``mlflow.db`` + ``mlartifacts/``), shared
+    by the step tests: creating its tables is the slow part. Each test registers its own
+    model name, and runs with this folder as working directory (artefacts land here)."""
+    return tmp_path_factory.mktemp("mlflow-store")
+
+
+def store_uri(folder: Path) -> str:
+    return f"sqlite:///{folder / 'mlflow.db'}"
+
+
+def fit_and_log(variant: str, params: dict[str, Any], split: dict[str, str], items_path: str,
+                folder: Path, uri: str) -> dict[str, Any]:
+    """Fit ``variant`` on ``split``, save it under ``folder`` and log it to MLflow: the
+    ``best`` and ``tracked`` dicts the pipeline's register step takes."""
+    import pandas as pd
+
+    from recsys.evaluation.evaluate import fit_and_evaluate
+    from recsys.tracking.mlflow_runs import VariantResult, log_pipeline
+
+    model, metrics = fit_and_evaluate(variant, params, pd.read_parquet(split["train"]),
+                                      pd.read_parquet(split["test"]), pd.read_parquet(items_path),
+                                      k=10, seed=1)
+    model_dir = str(model.save(tempfile.mkdtemp(prefix=f"{variant}-", dir=folder)))
+    tracked = log_pipeline(
+        [VariantResult(variant, params, metrics, model_dir)], dataset="ml-100k",
+        data_digest="d", commit=None, pipeline_params={}, example_users=[1, 2],
+        leaderboard=pd.DataFrame([{"variant": variant, **metrics}]), tracking_uri=uri,
+    )
+    best = {"variant": variant, "params": params, "metrics": metrics, "model_dir": model_dir}
+    return {"best": best, "tracked": {"variants": {
+        name: {"run_id": v.run_id, "model_uri": v.model_uri} for name, v in tracked.variants.items()
+    }}}
+
+
+def register_logged(logged: dict[str, Any], evaluation_key: str, uri: str,
+                    model_name: str) -> Any:
+    """``recsys.tracking.registry.register_best`` on a ``fit_and_log`` result."""
+    from recsys.tracking.mlflow_runs import digest_of
+    from recsys.tracking.registry import register_best
+
+    best = logged["best"]
+    variant = logged["tracked"]["variants"][best["variant"]]
+    return register_best(variant["model_uri"], run_id=variant["run_id"], variant=best["variant"],
+                         metrics=best["metrics"], evaluation_key=evaluation_key, data_hash="d",
+                         model_hash=digest_of(best["model_dir"]), tracking_uri=uri,
+                         model_name=model_name)

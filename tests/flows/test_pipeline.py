@@ -38,8 +38,9 @@ def test_second_run_reuses_cached_steps_and_keeps_champion(
     state = helpers.run_pipeline(project, mirror)
     assert state.is_completed(), state.message
     again = state.result()
-    # prepare, validate, split, two trainings, MLflow logging and drift: all reused
-    assert helpers.cached_task_runs() - cached_before >= 7
+    # prepare, validate, split, two trainings and MLflow logging: all reused (the drift
+    # check runs again: it depends on the cooldown state and the time)
+    assert helpers.cached_task_runs() - cached_before >= 6
     assert model_file.stat().st_mtime_ns == stamp
     assert again["mlflow_run_id"] == first_run["mlflow_run_id"]
     assert again["decision"]["reused"] and not again["decision"]["promoted"]

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,22 +16,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE = "bentos.service:MovieRecommender"
 START_TIMEOUT = 180.0
-
-
-_OWN_BENTOML_HOME: Path | None = None
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """Keep BentoML's store out of ~/bentoml: a temp BENTOML_HOME before bentoml is used."""
-    global _OWN_BENTOML_HOME
-    if "BENTOML_HOME" not in os.environ:
-        _OWN_BENTOML_HOME = Path(tempfile.mkdtemp(prefix="movierec-bentoml-"))
-        os.environ["BENTOML_HOME"] = str(_OWN_BENTOML_HOME)
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    if _OWN_BENTOML_HOME is not None:
-        shutil.rmtree(_OWN_BENTOML_HOME, ignore_errors=True)
 
 
 def fast_model_name() -> str:

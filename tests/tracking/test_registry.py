@@ -93,7 +93,7 @@ def test_champion_from_other_data_is_rescored(fitted: dict[str, dict], tracking_
                                  rescore=rescore)
     assert seen == ["Popularity"]
     assert not decision.promoted and decision.champion_score == pytest.approx(0.99)
-    assert "re-scored" in decision.reason
+    assert "re-fitted on this run's training data" in decision.reason
 
 
 def test_same_model_again_is_not_registered_twice(fitted: dict[str, dict], tracking_uri: str, model_name: str) -> None:

@@ -1,0 +1,47 @@
+"""The pipeline's package step: the given registry version, under the given ``params.yaml``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.integration
+
+
+def test_package_captures_the_given_version_and_leaves_the_environment(
+    prefect_server: None, small_tables: dict[str, Any], mlflow_store: Path, tmp_path: Path,
+    helpers: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import bentoml
+
+    from flows.steps import package
+
+    uri, name = helpers.store_uri(mlflow_store), "package-step-version"
+    items = small_tables["items"]
+    monkeypatch.delenv("MOVIEREC_MODEL_DIR", raising=False)
+    with helpers.InFolder(mlflow_store):
+        for variant in ("popularity", "ease"):  # v1, then v2 takes champion
+            logged = helpers.fit_and_log(variant, {}, small_tables["a"], items, mlflow_store, uri)
+            helpers.register_logged(logged, "split-a", uri, name)
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"serve": {"model_name": name, "items": items}}))
+    # the caller's environment names another store: the step must use `uri`, then leave
+    # the environment as it found it
+    elsewhere = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", elsewhere)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    with helpers.InFolder(tmp_path):
+        out = package("1", uri, str(params))
+    assert out["skipped"] is False
+    [model] = bentoml.get(out["bento"]).info.models
+    stored = bentoml.models.get(model.tag)
+    assert str(model.tag).split(":")[0] == name
+    assert stored.info.metadata["version"] == "1"
+    assert stored.info.metadata["variant"] == "popularity"
+    assert stored.info.metadata["source"] == f"models:/{name}/1"
+    assert os.environ["MLFLOW_TRACKING_URI"] == elsewhere
+    assert "MLFLOW_REGISTRY_URI" not in os.environ
