@@ -43,7 +43,7 @@ from typing import Annotated, Any
 import bentoml
 import numpy as np
 import pandas as pd
-from bentoml.exceptions import InvalidArgument, NotFound
+from bentoml.exceptions import BentoMLException, InvalidArgument, NotFound
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -297,20 +297,6 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-_LOG: InferenceLog | None = None
-_LOG_LOCK = threading.Lock()
-
-
-def inference_log() -> InferenceLog:
-    """This process's inference log (opened on first write)."""
-    global _LOG
-    with _LOG_LOCK:
-        if _LOG is None:
-            _LOG = InferenceLog(os.environ.get("MOVIEREC_INFERENCE_LOG")
-                                or load_serve_config()[0].inference_log)
-        return _LOG
 
 
 def log_record(endpoint: str, *, user_id: int | None, items: list[int], scores: list[float | None],
@@ -627,7 +613,9 @@ class RequestGuard:
 
     * refuses bodies over ``max_body_bytes`` (413) and non-JSON content types (415);
     * rewrites every 4xx/5xx into ``{"error": "<what is wrong>", "detail": ...}``;
-    * logs refused requests to the inference log (successes are logged by the engine).
+    * logs refused requests to the inference log (successes are logged by the engine),
+      through the engine's own ``InferenceLog``: one handle and one lock per file, closed
+      when the service shuts down.
     """
 
     def __init__(self, app: Callable[..., Awaitable[None]], max_body_bytes: int | None = None) -> None:
@@ -724,8 +712,11 @@ class RequestGuard:
         if not isinstance(request, dict):
             request = None
         user_id = request.get("user_id") if request else None
+        log = _service_log()
+        if log is None:
+            return
         try:
-            inference_log().append(log_record(
+            log.append(log_record(
                 endpoint, user_id=user_id if isinstance(user_id, int) else None, items=[],
                 scores=[], latency_ms=(time.perf_counter() - start) * 1000,
                 model_version=None, cold_start=None, status=status, request=request,
@@ -733,6 +724,17 @@ class RequestGuard:
             ))
         except (OSError, ValueError, TypeError) as exc:
             logger.error("inference log write failed: %s", exc)
+
+
+def _service_log() -> InferenceLog | None:
+    """The running service's inference log (``None`` before the service is up)."""
+    try:
+        service = bentoml.get_current_service()
+    except BentoMLException:
+        logger.warning("refused request not logged: the service is not started yet")
+        return None
+    engine = getattr(service, "engine", None)
+    return getattr(engine, "log", None)
 
 
 # -- request and response schemas --------------------------------------------------------

@@ -10,8 +10,6 @@ import typer
 
 from movierec.commands.common import console, fail, print_json_line, user_errors
 
-INCOMING = "data/incoming/{dataset}"
-
 
 def _monitor_config(params_path: Path, **overrides: Any) -> Any:
     from recsys.monitoring.drift import MonitorConfig
@@ -21,12 +19,6 @@ def _monitor_config(params_path: Path, **overrides: Any) -> Any:
               if k in MonitorConfig.model_fields}
     values.update({k: v for k, v in overrides.items() if v is not None})
     return MonitorConfig(**values)
-
-
-def _read_table(path: Path) -> Any:
-    import pandas as pd
-
-    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
 
 
 def _validate_batch(current: Path, items: Path | None, dataset: str) -> None:
@@ -65,7 +57,10 @@ def monitor(
     Prints the decision as one JSON line (drift_detected, retrain, drift_share,
     drifted_columns, report, ...).
     """
+    from recsys.data.interactions import read_ratings
     from recsys.monitoring.drift import decide, read_inference_log, record_retrain
+    from recsys.monitoring.incoming import incoming_path, training_snapshot
+    from recsys.validation.validate import read_table
 
     default_reference = reference is None
     reference = reference or processed_dir / dataset / "ratings.parquet"
@@ -76,26 +71,23 @@ def monitor(
     if not skip_validation:
         _validate_batch(current, items if items.is_file() else None, dataset)
     with user_errors():
-        ref = _read_table(reference)
-        incoming = Path(INCOMING.format(dataset=dataset)) / "ratings.parquet"
-        if default_reference and incoming.is_file():  # what the last retrain learnt from
-            from recsys.data.prepare import merge_new_ratings
-
-            ref = merge_new_ratings(ref, _read_table(incoming))
-        cur = _read_table(current)
-        item_table = _read_table(items) if items.is_file() else None
+        ref = read_ratings(reference)
+        if default_reference:  # plus what the earlier retrains learnt from
+            ref = training_snapshot(ref, incoming_path(dataset))
+        cur = read_ratings(current)
+        item_table = read_table(items, "items") if items.is_file() else None
     config = _monitor_config(params)
     serving_ref = serving_cur = None
     if inference_log is not None:
         serving_cur = read_inference_log(inference_log)
-        serving_ref = _serving_reference(ref, item_table)
+        serving_ref = _serving_reference(ref, serving_cur)
     with console.status("computing drift reports (Evidently)"):
         decision = decide(ref, cur, items=item_table, serving_reference=serving_ref,
                           serving_current=serving_cur, config=config, report_dir=report_dir,
                           state_path=state)
     payload = decision.as_json()
     if decision.retrain and not decide_only:
-        payload["retrain_run"] = _retrain(dataset, current, params)
+        payload["retrain_run"] = _retrain(dataset, cur, params)
         record_retrain(state, run=payload["retrain_run"].get("mlflow_run_id"))
     elif decision.retrain:
         payload["retrain_run"] = None
@@ -104,9 +96,9 @@ def monitor(
                   f"{decision.reason}; report {decision.report}")
 
 
-def _serving_reference(reference: Any, items: Any) -> Any:
-    """What the current champion recommends to a sample of training users."""
-    import pandas as pd
+def _serving_reference(reference: Any, served: Any) -> Any:
+    """What the current champion recommends to a sample of training users (None: no champion)."""
+    from recsys.monitoring.features import comparable_served_lists, serving_reference
 
     try:
         from recsys.tracking.registry import load_champion
@@ -115,40 +107,28 @@ def _serving_reference(reference: Any, items: Any) -> Any:
     except Exception as exc:  # no registry or no champion yet: no prediction-drift check
         console.print(f"[yellow]no champion to build the serving reference ({exc})[/]")
         return None
-    users = pd.Series(reference["user_id"].unique()).sample(
-        min(300, reference["user_id"].nunique()), random_state=0)
-    recs = champion.recommender.recommend(users.to_numpy(), k=10).frame
-    grouped = recs.groupby("user_id")
-    return pd.DataFrame({
-        "items": grouped["item_id"].apply(list).to_numpy(),
-        "scores": grouped["score"].apply(list).to_numpy(),
-        "cold_start": False,
-    })
+    lengths = comparable_served_lists(served)["items"].map(len).tolist() if len(served) else []
+    return serving_reference(champion.recommender, reference, list_lengths=lengths)
 
 
-def _retrain(dataset: str, current: Path, params: Path) -> dict[str, Any]:
-    """Append the batch to the incoming data and rerun the training pipeline on it all."""
+def _retrain(dataset: str, batch: Any, params: Path) -> dict[str, Any]:
+    """Rerun the training pipeline on the dataset plus the incoming ratings and the batch.
+
+    The batch joins the incoming ratings only when the pipeline completes; a failed retrain
+    leaves them as they were, so the batch is still new data at the next check.
+    """
     from flows.pipeline import pipeline
     from flows.runtime import configure
+    from recsys.monitoring.incoming import incoming_path, staged_batch
 
     configure()
-    incoming = Path(INCOMING.format(dataset=dataset))
-    incoming.mkdir(parents=True, exist_ok=True)
-    batch = _read_table(current)
-    target = incoming / "ratings.parquet"
-    if target.is_file():
-        import pandas as pd
-
-        batch = pd.concat([pd.read_parquet(target), batch], ignore_index=True).drop_duplicates(
-            ["user_id", "item_id"], keep="last")
-    tmp = target.with_suffix(".tmp")
-    batch.to_parquet(tmp, index=False)
-    tmp.replace(target)
-    with console.status("retraining: running the pipeline on the dataset plus the new ratings"):
-        state: Any = pipeline(dataset=dataset, params_path=str(params), extra_ratings=str(target),
-                         skip_package=True, return_state=True)
-    if not state.is_completed():
-        fail(f"retraining pipeline {state.name.lower()}: {state.message}")
+    with staged_batch(incoming_path(dataset), batch) as extra, console.status(
+            "retraining: running the pipeline on the dataset plus the new ratings"):
+        state: Any = pipeline(dataset=dataset, params_path=str(params), extra_ratings=str(extra),
+                              skip_package=True, return_state=True)
+        if not state.is_completed():  # fail() raises: the batch stays out of the incoming data
+            fail(f"retraining pipeline {state.name.lower()}: {state.message}; the batch was "
+                 "not added to the incoming data")
     summary = state.result()
     return {"mlflow_run_id": summary.get("mlflow_run_id"), "decision": summary.get("decision"),
             "tracking_uri": summary.get("tracking_uri")}

@@ -24,6 +24,7 @@ from recsys.monitoring.features import (
     SERVING_CATEGORICAL,
     SERVING_NUMERIC,
     batch_stats,
+    comparable_served_lists,
     rating_features,
     serving_features,
 )
@@ -185,8 +186,10 @@ def decide(
         current: the new batch of ratings (already validated).
         items: the items table, for the genre mix.
         serving_reference: inference-log-shaped rows of the model on reference users
-            (see ``recsys.monitoring.simulation.serving_reference``).
-        serving_current: the inference-log rows served since the last check.
+            (``recsys.monitoring.features.serving_reference``).
+        serving_current: the inference-log rows served since the last check; only the
+            lists the reference models are compared
+            (``recsys.monitoring.features.comparable_served_lists``).
         config: thresholds.
         report_dir: where the HTML report, JSON summary and decision log go.
         state_path: cooldown state.
@@ -212,7 +215,7 @@ def decide(
     prediction: dict[str, float] | None = None
     if serving_reference is not None and serving_current is not None and len(serving_current):
         srv_ref = serving_features(serving_reference, reference, items)
-        srv_cur = serving_features(serving_current, reference, items)
+        srv_cur = serving_features(comparable_served_lists(serving_current), reference, items)
         if len(srv_ref) and len(srv_cur):
             served = _evidently_drift(srv_ref, srv_cur, SERVING_NUMERIC, SERVING_CATEGORICAL,
                                       config.drift_share_threshold)

@@ -314,11 +314,12 @@ def log_pipeline(
                     mlflow.log_metric("precision_at_k", float(point["precision"]), step=step)
                     mlflow.log_metric("recall_at_k", float(point["recall"]), step=step)
                 if result.curve:
-                    curve_plot = plot_precision_recall(
-                        {result.variant: pd.DataFrame(result.curve)},
-                        Path(tempfile.mkdtemp()) / "precision_recall_at_k.png",
-                    )
-                    mlflow.log_artifact(str(curve_plot), artifact_path="plots")
+                    with tempfile.TemporaryDirectory() as tmp:
+                        curve_plot = plot_precision_recall(
+                            {result.variant: pd.DataFrame(result.curve)},
+                            Path(tmp) / "precision_recall_at_k.png",
+                        )
+                        mlflow.log_artifact(str(curve_plot), artifact_path="plots")
                 info = log_recommender(result.model_dir, example_users=example_users)
                 tracked[result.variant] = TrackedVariant(
                     result.variant, child.info.run_id, str(info.model_uri), dict(result.metrics)

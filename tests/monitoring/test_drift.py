@@ -11,7 +11,12 @@ import pandas as pd
 import pytest
 
 from recsys.monitoring.drift import MonitorConfig, decide, read_inference_log, record_retrain
-from recsys.monitoring.features import batch_stats, rating_features
+from recsys.monitoring.features import (
+    batch_stats,
+    comparable_served_lists,
+    rating_features,
+    serving_reference,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -144,3 +149,54 @@ def test_workspace_receives_the_runs(reference: pd.DataFrame, items: pd.DataFram
     projects = [p for p in ws.list_projects() if p.name == "movierec drift"]
     assert len(projects) == 1
     assert len(list(ws.list_runs(projects[0].id))) == 1
+
+
+def _served(rng: np.random.Generator, pool: np.ndarray, n: int) -> list[dict]:
+    """``n`` /recommend answers drawn like the synthetic reference below."""
+    return [{"ts": NOW.isoformat(), "endpoint": "recommend", "status": 200,
+             "request": {"user_id": 1, "k": 10, "exclude_seen": True, "platforms": None},
+             "items": [int(x) for x in rng.choice(pool, 10, replace=False)],
+             "scores": [float(x) for x in np.sort(rng.uniform(0, 1, 10))[::-1] * rng.uniform(1, 3)],
+             "cold_start": False} for _ in range(n)]
+
+
+def test_endpoint_mix_alone_is_not_prediction_drift(
+    reference: pd.DataFrame, items: pd.DataFrame, tmp_path: Path
+) -> None:
+    popular = reference["item_id"].value_counts().index.to_numpy()
+    rng = np.random.default_rng(1)
+    ref_log = pd.DataFrame(_served(rng, popular[:100], 3000))
+    records = _served(rng, popular[:100], 3000)
+    long_tail = [int(x) for x in rng.choice(popular[-400:], 10, replace=False)]
+    for n in range(1000):  # the same recommendations, amid traffic the reference does not model
+        records.append({"ts": NOW.isoformat(), "endpoint": "predict_rating", "status": 200,
+                        "items": [int(popular[n])], "scores": [4.2], "cold_start": False})
+        records.append({"ts": NOW.isoformat(), "endpoint": "similar_items", "status": 200,
+                        "items": long_tail, "scores": [0.3] * 10, "cold_start": None})
+        records.append({"ts": NOW.isoformat(), "endpoint": "recommend_new_user", "status": 200,
+                        "items": long_tail, "scores": [12.0] * 10, "cold_start": True})
+        records.append({"ts": NOW.isoformat(), "endpoint": "recommend", "status": 200,
+                        "request": {"user_id": 2, "k": 10, "platforms": ["netflix"]},
+                        "items": long_tail, "scores": [0.1] * 10, "cold_start": False})
+    log_path = tmp_path / "log.jsonl"
+    log_path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    served = read_inference_log(log_path)
+    assert len(comparable_served_lists(served)) == 3000
+    out = _decide(reference, reference.sample(1000, random_state=9), items, tmp_path,
+                  serving_reference=ref_log, serving_current=served)
+    drift = out["prediction_drift"]
+    assert drift["cold_start_share"] == 0.0
+    assert max(drift[c] for c in ("top_score", "mean_item_popularity", "genre_diversity")) < 0.1
+    assert out["retrain"] is False and "no prediction drift" in out["reason"]
+
+
+def test_serving_reference_matches_the_served_lists(reference: pd.DataFrame) -> None:
+    from recsys.data.interactions import Interactions
+    from recsys.models import create
+
+    model = create("popularity").fit(Interactions.from_frame(reference))
+    rows = serving_reference(model, reference, list_lengths=[3, 5], n_users=50)
+    assert len(rows) == 50 and not rows["cold_start"].any()
+    assert set(rows["items"].map(len)) <= {3, 5} and len(set(rows["items"].map(len))) == 2
+    assert all(s == sorted(s, reverse=True) for s in rows["scores"])
+    assert set(serving_reference(model, reference, n_users=20)["items"].map(len)) == {10}

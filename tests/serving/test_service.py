@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -187,3 +188,20 @@ def test_every_request_is_logged(client: httpx.Client, server: RunningServer) ->
     refused = [r for r in records if r["status"] == 400 and r["request"] == {"user_id": 5, "k": 0}]
     assert refused and "k:" in refused[-1]["error"]
     assert {r["status"] for r in records} >= {200, 400, 404, 413, 415}
+
+
+def test_one_log_handle_per_worker(client: httpx.Client, server: RunningServer) -> None:
+    """Answers (the engine) and refusals (the middleware) go through one log object."""
+    import psutil
+
+    _ok(client.post("/recommend", json={"user_id": 6, "k": 2}))
+    assert client.post("/recommend", json={"user_id": 6, "k": 0}).status_code == 400
+    log = server.log_path.resolve()
+    root = psutil.Process(server.process.pid)
+    handles = {}
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            handles[proc.pid] = len({f.fd for f in proc.open_files() if Path(f.path).resolve() == log})
+        except psutil.NoSuchProcess:
+            continue
+    assert max(handles.values()) == 1, handles

@@ -1,0 +1,59 @@
+"""New ratings that drift retrains learnt from: ``data/incoming/<dataset>/ratings.parquet``.
+
+The training snapshot that monitoring compares a batch with is the prepared dataset plus
+these ratings. A batch joins them only once the retrain that used it has completed
+(``staged_batch``): if the retrain fails, the batch is still new data, so the next check
+compares it again and a later retrain learns from it.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+
+from recsys.data.interactions import read_ratings
+from recsys.data.prepare import merge_new_ratings
+
+INCOMING_DIR = Path("data/incoming")
+
+
+def incoming_path(dataset: str, root: Path = INCOMING_DIR) -> Path:
+    """Where the ratings earlier retrains added to ``dataset`` are kept."""
+    return root / dataset / "ratings.parquet"
+
+
+def training_snapshot(ratings: pd.DataFrame, incoming: Path) -> pd.DataFrame:
+    """``ratings`` plus the incoming ratings (newest rating of a pair wins), if there are any."""
+    if not incoming.is_file():
+        return ratings
+    return merge_new_ratings(ratings, read_ratings(incoming))
+
+
+@contextmanager
+def staged_batch(incoming: Path, batch: pd.DataFrame) -> Iterator[Path]:
+    """The incoming ratings plus ``batch``, in a staging file until the block succeeds.
+
+    Yields the staging file (the extra ratings to train on). When the block ends normally
+    the staging file replaces ``incoming`` (an atomic rename); when it raises, the staging
+    file is deleted and ``incoming`` is left as it was.
+
+    Args:
+        incoming: the incoming ratings file (need not exist yet).
+        batch: the new ratings (contract columns).
+    """
+    incoming.parent.mkdir(parents=True, exist_ok=True)
+    earlier = read_ratings(incoming) if incoming.is_file() else batch.iloc[:0]
+    merged = merge_new_ratings(earlier, batch)  # on a tie in time the batch wins
+    with tempfile.NamedTemporaryFile(dir=incoming.parent, prefix=f".{incoming.stem}-staged-",
+                                     suffix=".parquet", delete=False) as handle:
+        staged = Path(handle.name)
+    try:
+        merged.to_parquet(staged, index=False)
+        yield staged
+        staged.replace(incoming)
+    finally:
+        staged.unlink(missing_ok=True)

@@ -1,0 +1,87 @@
+"""The incoming ratings of drift retrains: a batch joins them only after a completed retrain."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from recsys.monitoring.incoming import incoming_path, staged_batch, training_snapshot
+
+
+def _ratings(users: range, items: int = 30, seed: int = 0, start: int = 880_000_000) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = [(u, i, float(rng.integers(1, 6)), start + 3600 * n)
+            for n, (u, i) in enumerate((u, i) for u in users
+                                        for i in rng.choice(np.arange(1, items + 1), 8, replace=False))]
+    return pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"])
+
+
+@pytest.mark.unit
+def test_failed_block_leaves_the_incoming_ratings_untouched(tmp_path: Path) -> None:
+    incoming = incoming_path("ml-100k", tmp_path)
+    incoming.parent.mkdir(parents=True)
+    _ratings(range(1, 5)).to_parquet(incoming, index=False)
+    before = incoming.read_bytes()
+    with pytest.raises(RuntimeError, match="pipeline failed"), \
+            staged_batch(incoming, _ratings(range(100, 110), seed=1)) as staged:
+        assert staged.is_file() and staged.parent == incoming.parent
+        raise RuntimeError("pipeline failed")
+    assert incoming.read_bytes() == before
+    assert sorted(p.name for p in incoming.parent.iterdir()) == ["ratings.parquet"]
+
+
+@pytest.mark.unit
+def test_completed_block_promotes_the_merge_keeping_the_newest_rating(tmp_path: Path) -> None:
+    incoming = incoming_path("ml-100k", tmp_path)
+    with staged_batch(incoming, _ratings(range(1, 3))):
+        assert not incoming.exists()  # nothing is promoted before the block completes
+    earlier = pd.read_parquet(incoming)
+    first = earlier.iloc[0]
+    late = pd.DataFrame({"user_id": [first["user_id"]], "item_id": [first["item_id"]],
+                         "rating": [1.0 if first["rating"] != 1.0 else 5.0],
+                         "timestamp": [int(first["timestamp"]) - 10]})  # arrives late, is older
+    newer = late.assign(user_id=[999], timestamp=[int(first["timestamp"]) + 10])
+    with staged_batch(incoming, pd.concat([late, newer], ignore_index=True)) as staged:
+        extra = pd.read_parquet(staged)
+    after = pd.read_parquet(incoming)
+    pd.testing.assert_frame_equal(after, extra)
+    assert len(after) == len(earlier) + 1
+    kept = after[(after["user_id"] == first["user_id"]) & (after["item_id"] == first["item_id"])]
+    assert kept["rating"].tolist() == [first["rating"]]  # the newer rating, not the file order
+    assert sorted(p.name for p in incoming.parent.iterdir()) == ["ratings.parquet"]
+    assert len(training_snapshot(_ratings(range(50, 52), seed=2), incoming)) == len(after) + 16
+
+
+@pytest.mark.integration
+def test_monitor_keeps_the_batch_out_of_incoming_when_the_retrain_fails(tmp_path: Path) -> None:
+    """`movierec monitor` with a real pipeline that fails at once (an invalid parameter)."""
+    ratings = _ratings(range(1, 41))
+    ratings.to_csv(tmp_path / "reference.csv", index=False)
+    batch = _ratings(range(5000, 5040), seed=3, start=890_000_000)  # only new users: drift
+    batch.to_csv(tmp_path / "batch.csv", index=False)
+    params = yaml.safe_load((Path(__file__).parents[2] / "params.yaml").read_text())
+    params["monitor"] = {**params.get("monitor", {}), "min_batch_rows": 10, "cooldown_hours": 0}
+    params["evaluate"] = {**params.get("evaluate", {}), "k": "ten"}  # the pipeline fails on it
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    incoming = tmp_path / "data" / "incoming" / "ml-100k" / "ratings.parquet"
+    incoming.parent.mkdir(parents=True)
+    _ratings(range(41, 45), seed=4).to_parquet(incoming, index=False)
+    before = incoming.read_bytes()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_"))}
+    result = subprocess.run(
+        [sys.executable, "-c", "from movierec.cli import main; main()", "monitor",
+         "--current", "batch.csv", "--reference", "reference.csv", "--skip-validation"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert "retraining pipeline failed" in result.stderr, result.stderr
+    assert incoming.read_bytes() == before
+    assert sorted(p.name for p in incoming.parent.iterdir()) == ["ratings.parquet"]
+    assert not (tmp_path / ".movierec" / "monitor" / "state.json").exists()  # no cooldown
