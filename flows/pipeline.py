@@ -31,6 +31,19 @@ def _artifact_key(text: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
 
 
+def _validation_failed(quality: dict[str, Any], what: str = "the dataset") -> Any:
+    """Publish why validation stopped the run (artifacts) and the flow's failed state."""
+    message = f"validation of {what} failed:\n{quality['summary']}"
+    create_markdown_artifact(
+        key="validation-failure", description="Why the pipeline stopped",
+        markdown=f"# Validation failed\n\n```\n{message}\n```\n",
+    )
+    if quality.get("docs_index"):
+        create_link_artifact(key="data-quality-report", link=_link(quality["docs_index"]) or "",
+                             link_text="Data Docs")
+    return Failed(message=message)
+
+
 def evaluation_key(data_digest: str, evaluate_settings: dict[str, Any], ratings_digest: str) -> str:
     """Identifies the evaluation data: same key = same test ratings and k."""
     payload = json.dumps({"data": data_digest, "ratings": ratings_digest, **evaluate_settings},
@@ -64,8 +77,9 @@ def pipeline(
         source: where to fetch raw data from (``recsys.data.fetch.fetch``'s ``source``).
         ratings_path: a ratings table (CSV/Parquet) to use instead of the prepared one, e.g.
             a new batch; it goes through validation like the prepared table.
-        extra_ratings: new ratings (already validated as a batch by ``movierec monitor``) to
-            train on together with the validated dataset: the retraining that drift triggers.
+        extra_ratings: new ratings to train on together with the validated dataset (the
+            retraining that drift triggers); validated first as a batch, as ``movierec
+            monitor`` does.
 
     Returns:
         The run summary (a dict), or a ``Failed`` state when validation fails.
@@ -96,16 +110,14 @@ def pipeline(
 
     quality = steps.validate(tables, dataset)
     if not quality["success"]:
-        create_markdown_artifact(
-            key="validation-failure", description="Why the pipeline stopped",
-            markdown=f"# Validation failed\n\n```\n{quality['summary']}\n```\n",
-        )
-        if quality.get("docs_index"):
-            create_link_artifact(key="data-quality-report", link=_link(quality["docs_index"]) or "",
-                                 link_text="Data Docs")
-        return Failed(message=quality["summary"])
+        return _validation_failed(quality)
 
     if extra_ratings:
+        # the new ratings pass the same per-row checks, as a batch (no volume bounds)
+        extra = {"ratings": str(Path(extra_ratings).resolve()), "items": tables["items"]}
+        batch_quality = steps.validate(extra, dataset, "reports/data-quality/batches", batch=True)
+        if not batch_quality["success"]:
+            return _validation_failed(batch_quality, f"{extra_ratings} (--extra-ratings)")
         tables["ratings"] = steps.cached_call(
             steps.combine_task, lambda path: [path], ratings_path=tables["ratings"],
             extra_path=str(Path(extra_ratings).resolve()), out_dir=f"data/interim/{dataset}/combined")

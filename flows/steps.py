@@ -76,12 +76,13 @@ def ingest(dataset: str, raw_dir: str, processed_dir: str, source: str | None = 
 # -- validate ------------------------------------------------------------------------------
 @task(cache_key_fn=content_key, persist_result=True)
 def validate_task(ratings_path: str, items_path: str | None, users_path: str | None,
-                  dataset: str, docs_dir: str) -> dict[str, Any]:
-    """Check the tables with the Great Expectations suites of ``recsys.validation``."""
+                  dataset: str, docs_dir: str, batch: bool = False) -> dict[str, Any]:
+    """Check the tables with the Great Expectations suites of ``recsys.validation``
+    (``batch``: new ratings only, without the whole-dataset volume bounds)."""
     from recsys.validation.validate import validate_tables
 
     result = validate_tables(ratings_path, items_path, users_path, dataset=dataset,
-                             docs_dir=Path(docs_dir))
+                             docs_dir=Path(docs_dir), batch=batch)
     return {"success": bool(result.success), "summary": result.summary,
             "n_failed": len(result.failures),
             "docs_index": str(result.docs_index) if result.docs_index else None,
@@ -89,15 +90,17 @@ def validate_task(ratings_path: str, items_path: str | None, users_path: str | N
 
 
 @flow(name="validate")
-def validate(tables: Mapping[str, str], dataset: str, docs_dir: str = "reports/data-quality") -> dict[str, Any]:
-    """Validate the prepared tables; the outcome (``success``, ``summary``, ``docs_index``)."""
+def validate(tables: Mapping[str, str], dataset: str, docs_dir: str = "reports/data-quality",
+             batch: bool = False) -> dict[str, Any]:
+    """Validate the prepared tables (or, with ``batch``, a batch of new ratings); the outcome
+    (``success``, ``summary``, ``docs_index``)."""
     logger = get_run_logger()
     if not available("recsys.validation.validate"):
         logger.warning("validation not available (recsys.validation.validate missing): skipped")
         return {"success": True, "summary": "validation not available: skipped", "skipped": True,
                 "docs_index": None, "n_failed": 0}
     outcome = validate_task(tables["ratings"], tables.get("items"), tables.get("users"),
-                            dataset, docs_dir)
+                            dataset, docs_dir, batch)
     (logger.info if outcome["success"] else logger.error)(outcome["summary"])
     return outcome
 

@@ -63,6 +63,28 @@ def test_failed_validation_stops_and_registers_nothing(
     assert not store.exists(), "nothing may touch the registry after a failed validation"
 
 
+def test_extra_ratings_are_validated_before_anything_trains(
+    first_run: dict[str, Any], project: Path, mirror: Path, tmp_path: Path, helpers: Any
+) -> None:
+    """``--extra-ratings`` joins the training data only after passing the batch checks:
+    off-scale ratings (and a file that is not a table) stop the run before the registry."""
+    ratings = pd.read_parquet(project / "data" / "processed" / "ml-100k" / "ratings.parquet")
+    batch = ratings.tail(100).copy()
+    batch["user_id"] += 5000
+    batch.loc[batch.index[:5], "rating"] = 9.0
+    bad = tmp_path / "batch.csv"
+    batch.to_csv(bad, index=False)
+    garbage = tmp_path / "garbage.csv"
+    garbage.write_bytes(bytes(range(256)) * 8)
+    for extra, expected in ((bad, "rating"), (garbage, "garbage.csv")):
+        store = tmp_path / f"mlflow-{extra.stem}.db"
+        state = helpers.run_pipeline(project, mirror, extra_ratings=str(extra),
+                                     tracking_uri=f"sqlite:///{store}")
+        assert state.is_failed()
+        assert expected in state.message, state.message
+        assert not store.exists(), "nothing may touch the registry after a failed validation"
+
+
 def test_dask_runner_trains_variants_in_parallel(
     prefect_server: None, ml100k: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame], tmp_path: Path,
     helpers: Any,
