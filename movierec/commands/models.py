@@ -113,11 +113,12 @@ def fit_cmd(
 ) -> None:
     """Train a model on a ratings file and save it to OUT."""
     from recsys.data.interactions import Interactions, read_ratings
+    from recsys.data.registry import get_spec
 
     with user_errors():
         params = parse_params(param)
         recommender = make_model(model, params)
-        ratings = read_ratings(train)
+        ratings = read_ratings(train, scale=get_spec(dataset).scale)
         items = load_items(dataset, processed_dir)
         data = Interactions.from_frame(ratings, items)
     with console.status(f"fitting {model} on {len(ratings):,} ratings"), user_errors():
