@@ -130,29 +130,6 @@ def fit_cmd(
     )
 
 
-def _read_users(path: Path) -> list[int]:
-    """User ids from a CSV with a ``user_id`` column or a file with one id per line."""
-    import pandas as pd
-
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-    if lines and "user_id" in [c.strip() for c in lines[0].split(",")]:
-        column = pd.read_csv(path)["user_id"]
-        values = column.dropna().tolist()
-    else:
-        values = lines
-    users: list[int] = []
-    for number, value in enumerate(values, start=1):
-        try:
-            users.append(int(str(value).strip()))
-        except ValueError:
-            raise ValueError(f"{path}: entry {number} ({value!r}) is not a user id") from None
-    if not users:
-        raise ValueError(f"{path}: no user ids found")
-    return users
-
-
 def _load(model_dir: Path) -> BaseRecommender:
     from recsys.models import load_model
 
@@ -169,14 +146,17 @@ def recommend_cmd(
     k: Annotated[int, typer.Option("-k", "--k", min=1, help="Items per user.")] = 10,
 ) -> None:
     """Print the top-k recommendations of each user as JSON lines (seen items excluded)."""
+    from recsys.data.interactions import check_id, read_user_ids
+
     if (user is None) == (users is None):
         fail("give exactly one of --user ID or --users FILE")
     with user_errors():
-        user_list = [user] if user is not None else _read_users(users)  # type: ignore[arg-type]
+        user_list = ([check_id(user, "--user")] if user is not None
+                     else read_user_ids(users))  # type: ignore[arg-type]
         recommender = _load(model_dir)
         recs = recommender.recommend(user_list, k=k, exclude_seen=True)
     grouped = {u: g for u, g in recs.frame.groupby("user_id", sort=False)}
-    for uid in dict.fromkeys(user_list):
+    for uid in user_list:  # distinct ids in first-seen order
         group = grouped.get(uid)
         items = [] if group is None else [
             {"item_id": int(i), "score": float(s)}
@@ -195,21 +175,11 @@ def predict_cmd(
                                              "stdout).")] = None,
 ) -> None:
     """Predict a score (a rating for rating models) for each user-item pair."""
-    import pandas as pd
+    from recsys.data.interactions import read_pairs
 
     with user_errors():
-        if not pairs.is_file():
-            raise FileNotFoundError(f"{pairs}: no such file")
-        try:
-            frame = pd.read_csv(pairs)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-            raise ValueError(f"{pairs}: not a readable CSV file ({exc})") from None
-        missing = [c for c in ("user_id", "item_id") if c not in frame.columns]
-        if missing:
-            raise ValueError(f"{pairs}: missing column(s) {', '.join(missing)}; expected "
-                             f"user_id,item_id, found {', '.join(map(str, frame.columns))}")
+        result = read_pairs(pairs)
         recommender = _load(model_dir)
-        result = frame[["user_id", "item_id"]].astype("int64")
         result["prediction"] = recommender.predict(result["user_id"], result["item_id"])
     if out is None:
         result.to_csv(sys.stdout, index=False)

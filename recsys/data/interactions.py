@@ -296,6 +296,79 @@ def check_ratings(
     return out
 
 
+def check_id(value: int, what: str = "user id") -> int:
+    """``value`` if it is an id in ``0..ID_MAX`` (the service's bound), else a ``ValueError``."""
+    if not 0 <= value <= ID_MAX:
+        raise ValueError(f"{what} {value} is out of range: ids are integers in 0..2**53")
+    return value
+
+
+def read_user_ids(path: str | Path) -> list[int]:
+    """Distinct user ids, in first-seen order, from a CSV with a ``user_id`` column or a file
+    with one id per line.
+
+    Raises:
+        FileNotFoundError: for a missing file.
+        ValueError: naming the file and entry for anything that is not an id in ``0..ID_MAX``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not a text file ({exc})") from None
+    if lines and USER_ID in [c.strip() for c in lines[0].split(",")]:
+        try:
+            values = pd.read_csv(path, dtype=str)[USER_ID].dropna().tolist()
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise ValueError(f"{path}: not a readable CSV file ({exc})") from None
+    else:
+        values = lines
+    users: list[int] = []
+    for number, value in enumerate(values, start=1):
+        try:
+            users.append(check_id(int(str(value).strip())))
+        except ValueError:
+            raise ValueError(f"{path}: entry {number} ({value!r}) is not a user id "
+                             "(an integer in 0..2**53)") from None
+    if not users:
+        raise ValueError(f"{path}: no user ids found")
+    return list(dict.fromkeys(users))
+
+
+def read_pairs(path: str | Path) -> pd.DataFrame:
+    """The ``user_id``, ``item_id`` columns of a CSV as int64 ids in ``0..ID_MAX``.
+
+    Raises:
+        FileNotFoundError: for a missing file.
+        ValueError: naming the file, the column and the rows for bad or missing ids.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not a readable CSV file ({exc})") from None
+    missing = [c for c in (USER_ID, ITEM_ID) if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {', '.join(missing)}; expected "
+                         f"user_id,item_id, found {', '.join(map(str, frame.columns))}")
+    out = pd.DataFrame(index=frame.index)
+    for column in (USER_ID, ITEM_ID):
+        raw = frame[column]
+        values = pd.to_numeric(raw, errors="coerce")
+        bad = raw.isna().to_numpy() | values.isna().to_numpy()
+        bad[~bad] = ~id_ok(values[~bad])
+        if bad.any():
+            first = raw[bad].iloc[0]
+            raise ValueError(f"{path}: column {column!r} holds ids that are missing or not "
+                             f"integers in 0..2**53 in {_rows(bad)}, e.g. {first!r}")
+        out[column] = values.to_numpy().astype(np.int64)
+    return out.reset_index(drop=True)
+
+
 def load_processed(
     dataset: str, root: str | Path = "data/processed"
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

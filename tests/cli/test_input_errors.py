@@ -3,6 +3,7 @@ traceback and never a silently wrong result. Tiny hand-written inputs, no MovieL
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -84,3 +85,44 @@ def test_fit_rejects_bad_ratings(ws: dict[str, Path], model: str, name: str, edi
     out = ws["root"] / f"never-{name}"
     _rejected(_fit(ws, model, out, train=path), str(path), message)
     assert not out.exists()
+
+
+def test_recommend_repeated_users_once_each(ws: dict[str, Path]) -> None:
+    users = ws["root"] / "users_dup.txt"
+    users.write_text("3\n1\n3\n3\n424242\n1\n")
+    result = runner.invoke(app, ["recommend", "--model-dir", str(ws["model"]), "--users",
+                                 str(users), "-k", "2"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["user_id"] for line in lines] == [3, 1, 424242]
+    assert all(len(line["items"]) == 2 for line in lines)
+
+
+HUGE = "99999999999999999999"
+
+
+@pytest.mark.parametrize(
+    ("kind", "content", "message"),
+    [
+        ("user", None, f"--user {HUGE} is out of range: ids are integers in 0..2**53"),
+        ("users", f"1\n{HUGE}\n", f"entry 2 ('{HUGE}') is not a user id (an integer in 0..2**53)"),
+        ("users", "user_id\n1\n-3\n", "entry 2 ('-3') is not a user id"),
+        ("pairs", f"user_id,item_id\n{HUGE},1\n",
+         "column 'user_id' holds ids that are missing or not integers in 0..2**53 in 1 row"),
+        ("pairs", f"user_id,item_id\n1,{2**53 + 1}\n", "column 'item_id' holds ids"),
+        ("pairs", "user_id,item_id\n1,\n", "column 'item_id' holds ids that are missing"),
+    ],
+)
+def test_ids_beyond_the_service_bound_are_rejected(
+    ws: dict[str, Path], kind: str, content: str | None, message: str
+) -> None:
+    path = ws["root"] / f"{kind}.in"
+    if content is not None:
+        path.write_text(content)
+    if kind == "user":
+        args = ["recommend", "--model-dir", str(ws["model"]), "--user", HUGE]
+    elif kind == "users":
+        args = ["recommend", "--model-dir", str(ws["model"]), "--users", str(path)]
+    else:
+        args = ["predict", "--model-dir", str(ws["model"]), "--pairs", str(path)]
+    _rejected(runner.invoke(app, args), message)
