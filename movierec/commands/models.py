@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from movierec.commands.common import console, fail, print_json_line, user_errors
+from movierec.commands.common import check_output, console, fail, print_json_line, user_errors
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -115,6 +115,7 @@ def fit_cmd(
     from recsys.data.interactions import Interactions, read_ratings
     from recsys.data.registry import get_spec
 
+    check_output(out, folder=True)
     with user_errors():
         params = parse_params(param)
         recommender = make_model(model, params)
@@ -177,6 +178,8 @@ def predict_cmd(
     """Predict a score (a rating for rating models) for each user-item pair."""
     from recsys.data.interactions import read_pairs
 
+    if out is not None:
+        check_output(out)
     with user_errors():
         result = read_pairs(pairs)
         recommender = _load(model_dir)
@@ -209,6 +212,8 @@ def evaluate_cmd(
     from recsys.evaluation.evaluate import fit_and_evaluate
     from recsys.evaluation.splits import split_ratings
 
+    if out is not None:
+        check_output(out)
     with user_errors():
         params = parse_params(param)
         make_model(model, params)  # validate before the work

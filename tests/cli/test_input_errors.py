@@ -126,3 +126,36 @@ def test_ids_beyond_the_service_bound_are_rejected(
     else:
         args = ["predict", "--model-dir", str(ws["model"]), "--pairs", str(path)]
     _rejected(runner.invoke(app, args), message)
+
+
+def test_fit_out_is_checked_before_fitting(ws: dict[str, Path]) -> None:
+    existing = ws["root"] / "a-file"
+    existing.write_text("keep me")
+    text = _rejected(_fit(ws, "popularity", existing), f"--out {existing}: exists and is not a folder")
+    assert "fitted" not in text and existing.read_text() == "keep me"
+    _rejected(_fit(ws, "popularity", Path("/proc/nope/model")),
+              "--out /proc/nope/model: cannot write in /proc")
+
+
+@pytest.mark.parametrize("command", ["predict", "detect"])
+def test_unwritable_out_fails_before_the_work(ws: dict[str, Path], command: str) -> None:
+    pairs = ws["root"] / "pairs.csv"
+    pairs.write_text("user_id,item_id\n1,2\n")
+    args = (["predict", "--model-dir", str(ws["model"]), "--pairs", str(pairs)]
+            if command == "predict" else ["shilling", "detect", "--ratings", str(ws["train"])])
+    text = _rejected(runner.invoke(app, [*args, "--out", "/proc/nope/x.csv"]),
+                     "--out /proc/nope/x.csv: cannot write in /proc")
+    assert "scoring" not in text
+    folder = ws["root"]
+    _rejected(runner.invoke(app, [*args, "--out", str(folder)]), "is a folder, expected a file")
+
+
+def test_filter_refuses_out_equal_to_quarantine(ws: dict[str, Path]) -> None:
+    same = ws["root"] / "same.csv"
+    _rejected(runner.invoke(app, ["shilling", "filter", "--ratings", str(ws["train"]), "--out",
+                                  str(same), "--quarantine", str(same)]),
+              f"--out and --quarantine are the same file ({same})")
+    assert not same.exists()
+    _rejected(runner.invoke(app, ["shilling", "filter", "--ratings", str(ws["train"]), "--out",
+                                  str(ws["train"]), "--quarantine", str(same)]),
+              "--out must differ from --ratings")
