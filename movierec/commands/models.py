@@ -16,6 +16,7 @@ The contract other tools rely on (names, flags and output formats):
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -55,10 +56,23 @@ def parse_params(values: list[str] | None) -> dict[str, Any]:
         if not sep or not key:
             raise ValueError(f"--param {item!r}: expected key=value")
         try:
-            params[key] = json.loads(raw)
+            params[key] = json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
         except json.JSONDecodeError:
             params[key] = raw
+        except ValueError as exc:
+            raise ValueError(f"--param {item!r}: {exc}") from None
     return params
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed: give a finite number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is not a finite number")
+    return value
 
 
 def _problem(err: Any) -> str:
@@ -122,8 +136,14 @@ def fit_cmd(
         ratings = read_ratings(train, scale=get_spec(dataset).scale)
         items = load_items(dataset, processed_dir)
         data = Interactions.from_frame(ratings, items)
-    with console.status(f"fitting {model} on {len(ratings):,} ratings"), user_errors():
-        recommender.fit(data)
+    with console.status(f"fitting {model} on {len(ratings):,} ratings"), \
+            user_errors(FloatingPointError):
+        try:
+            recommender.fit(data)
+        except MemoryError as exc:
+            # numpy says how much it asked for ("Unable to allocate 74.5 GiB for an array ...")
+            fail(f"not enough memory to fit {model} with these parameters: "
+                 f"{exc or 'allocation failed'}; lower the sizes in --param")
         recommender.save(out)
     console.print(
         f"[green]fitted[/] {model} on {len(ratings):,} ratings of {data.n_users:,} users in "
@@ -134,9 +154,7 @@ def fit_cmd(
 def _load(model_dir: Path) -> BaseRecommender:
     from recsys.models import load_model
 
-    if not (model_dir / "model.json").is_file():
-        raise FileNotFoundError(f"{model_dir}: no saved model here (run `movierec fit` first)")
-    return load_model(model_dir)
+    return load_model(model_dir)  # ModelLoadError (a ValueError) names the folder
 
 
 def recommend_cmd(
@@ -160,7 +178,8 @@ def recommend_cmd(
     for uid in user_list:  # distinct ids in first-seen order
         group = grouped.get(uid)
         items = [] if group is None else [
-            {"item_id": int(i), "score": float(s)}
+            # JSON has no Infinity/NaN: a non-finite score is printed as null
+            {"item_id": int(i), "score": float(s) if math.isfinite(s) else None}
             for i, s in zip(group["item_id"], group["score"], strict=True)
         ]
         payload: dict[str, Any] = {"user_id": int(uid), "items": items}

@@ -159,3 +159,61 @@ def test_filter_refuses_out_equal_to_quarantine(ws: dict[str, Path]) -> None:
     _rejected(runner.invoke(app, ["shilling", "filter", "--ratings", str(ws["train"]), "--out",
                                   str(ws["train"]), "--quarantine", str(same)]),
               "--out must differ from --ratings")
+
+
+def _corrupt(ws: dict[str, Path], name: str, how: str) -> Path:
+    import shutil
+
+    folder = ws["root"] / f"corrupt-{name}"
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(ws["model"], folder)
+    meta = json.loads((folder / "model.json").read_text())
+    if how == "truncated":
+        data = (folder / "arrays.npz").read_bytes()
+        (folder / "arrays.npz").write_bytes(data[: len(data) // 2])
+    elif how == "no-arrays":
+        (folder / "arrays.npz").unlink()
+    elif how == "not-json":
+        (folder / "model.json").write_text("not json")
+    elif how == "format":
+        (folder / "model.json").write_text(json.dumps({**meta, "format": 99}))
+    elif how == "unknown":
+        (folder / "model.json").write_text(json.dumps({**meta, "model": "nosuch"}))
+    elif how == "bad-config":
+        (folder / "model.json").write_text(json.dumps({**meta, "config": {"colour": 1}}))
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("how", "message"),
+    [
+        ("truncated", "corrupt or incomplete popularity model"),
+        ("no-arrays", "corrupt or incomplete popularity model"),
+        ("not-json", "model.json is not readable JSON"),
+        ("format", "unsupported model format 99"),
+        ("unknown", "unknown model 'nosuch'"),
+        ("bad-config", "corrupt or incomplete popularity model"),
+    ],
+)
+def test_corrupt_model_folder_is_named(ws: dict[str, Path], how: str, message: str) -> None:
+    folder = _corrupt(ws, how, how)
+    _rejected(runner.invoke(app, ["recommend", "--model-dir", str(folder), "--user", "1"]),
+              f"error: {folder}", message)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "ease", "--param", "regularization=Infinity"],
+         "--param 'regularization=Infinity': Infinity is not allowed"),
+        (["--model", "ease", "--param", "regularization=1e999"], "1e999 is not a finite number"),
+        (["--model", "popularity", "--param", "mode=damped_mean", "--param", "damping=-5"],
+         "damping: Input should be greater than 0"),
+        (["--model", "mf", "--param", "factors=100000"],
+         "not enough memory to fit mf with these parameters: Unable to allocate"),
+    ],
+)
+def test_fit_bad_numbers_and_memory(ws: dict[str, Path], args: list[str], message: str) -> None:
+    model, *extra = args[1:]
+    out = ws["root"] / "never-params"
+    _rejected(_fit(ws, model, out, *extra), message)
