@@ -28,8 +28,24 @@ def user_errors(*kinds: type[BaseException]) -> Iterator[None]:
     """Turn expected exceptions (bad input, missing files) into a clean error exit."""
     try:
         yield
-    except (FileNotFoundError, ValueError, KeyError) + kinds as exc:
-        fail(str(exc).strip("'\""))
+    except (OSError, ValueError, KeyError) + kinds as exc:
+        fail(error_message(exc))
+
+
+def error_message(exc: BaseException) -> str:
+    """One readable line for ``exc``: an OS error names its file(s) without ``[Errno N]``,
+    a ``KeyError`` reads as its message rather than its repr (quotes stay balanced)."""
+    if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
+        where = str(exc.filename)
+        if exc.filename2 is not None:
+            where += f" -> {exc.filename2}"
+        return f"{where}: {exc.strerror}"
+    if isinstance(exc, UnicodeDecodeError):
+        return (f"not UTF-8 text: byte 0x{exc.object[exc.start]:02x} at position "
+                f"{exc.start} cannot be decoded")
+    if isinstance(exc, KeyError) and len(exc.args) == 1:
+        return str(exc.args[0])
+    return str(exc) or type(exc).__name__
 
 
 def check_output(path: Path, option: str = "--out", *, folder: bool = False) -> Path:

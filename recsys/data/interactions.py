@@ -188,8 +188,7 @@ def read_ratings(path: str | Path, scale: RatingScale | None = None) -> pd.DataF
             is not a table, lacks columns or holds values the data contract forbids.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
+    require_file(path)
     if path.suffix == ".parquet":
         try:
             frame = pd.read_parquet(path)
@@ -296,6 +295,14 @@ def check_ratings(
     return out
 
 
+def require_file(path: Path) -> None:
+    """Raise ``FileNotFoundError`` (or ``ValueError`` for a folder) naming ``path``."""
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder, expected a file")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+
+
 def check_id(value: int, what: str = "user id") -> int:
     """``value`` if it is an id in ``0..ID_MAX`` (the service's bound), else a ``ValueError``."""
     if not 0 <= value <= ID_MAX:
@@ -312,8 +319,7 @@ def read_user_ids(path: str | Path) -> list[int]:
         ValueError: naming the file and entry for anything that is not an id in ``0..ID_MAX``.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
+    require_file(path)
     try:
         lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
     except UnicodeDecodeError as exc:
@@ -345,8 +351,7 @@ def read_pairs(path: str | Path) -> pd.DataFrame:
         ValueError: naming the file, the column and the rows for bad or missing ids.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
+    require_file(path)
     try:
         frame = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:

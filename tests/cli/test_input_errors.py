@@ -217,3 +217,35 @@ def test_fit_bad_numbers_and_memory(ws: dict[str, Path], args: list[str], messag
     model, *extra = args[1:]
     out = ws["root"] / "never-params"
     _rejected(_fit(ws, model, out, *extra), message)
+
+
+@pytest.mark.parametrize(
+    ("exc", "message"),
+    [
+        (FileNotFoundError(2, "No such file or directory", "/proc/nope"),
+         "/proc/nope: No such file or directory"),
+        (PermissionError(13, "Permission denied", "/a'b/c"), "/a'b/c: Permission denied"),
+        (OSError(18, "Invalid cross-device link", "/a", None, "/b"), "/a -> /b: Invalid cross-device link"),
+        (KeyError("user_id"), "user_id"),
+        (KeyError("it's 'quoted'"), "it's 'quoted'"),
+        (ValueError("'a' is not 'b'"), "'a' is not 'b'"),
+        (UnicodeDecodeError("utf-8", b"ab\xff", 2, 3, "invalid start byte"),
+         "not UTF-8 text: byte 0xff at position 2 cannot be decoded"),
+    ],
+)
+def test_error_handler_keeps_quotes_and_names_files(
+    capsys: pytest.CaptureFixture[str], exc: BaseException, message: str
+) -> None:
+    import typer
+
+    from movierec.commands.common import user_errors
+
+    with pytest.raises(typer.Exit) as info, user_errors():
+        raise exc
+    assert info.value.exit_code == 1
+    assert _flat(capsys.readouterr().err) == f"error: {message}"
+
+
+def test_folder_given_as_input_file(ws: dict[str, Path]) -> None:
+    _rejected(_fit(ws, "popularity", ws["root"] / "never-dir", train=ws["root"]),
+              f"{ws['root']}: is a folder, expected a file")
