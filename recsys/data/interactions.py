@@ -303,6 +303,34 @@ def require_file(path: Path) -> None:
         raise FileNotFoundError(f"{path}: no such file")
 
 
+def read_items(path: str | Path) -> pd.DataFrame:
+    """An items table (Parquet, as ``movierec data prepare`` writes it) with at least
+    ``item_id`` and ``title``, ids integers in ``0..ID_MAX``.
+
+    Raises:
+        FileNotFoundError: for a missing file.
+        ValueError: naming the file for one that is not Parquet or lacks those columns.
+    """
+    path = Path(path)
+    require_file(path)
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several unrelated types for a bad file
+        raise ValueError(f"{path}: not a readable Parquet items table ({exc})") from None
+    missing = [c for c in (ITEM_ID, "title") if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {', '.join(missing)} of the items table; "
+                         f"found {', '.join(map(str, frame.columns))}")
+    bad = frame[ITEM_ID].isna().to_numpy()
+    values = pd.to_numeric(frame[ITEM_ID], errors="coerce")
+    bad |= values.isna().to_numpy()
+    bad[~bad] = ~id_ok(values[~bad])
+    if bad.any():
+        raise ValueError(f"{path}: column 'item_id' holds ids that are missing or not integers "
+                         f"in 0..2**53 in {_rows(bad)}")
+    return frame
+
+
 def check_id(value: int, what: str = "user id") -> int:
     """``value`` if it is an id in ``0..ID_MAX`` (the service's bound), else a ``ValueError``."""
     if not 0 <= value <= ID_MAX:
