@@ -543,9 +543,12 @@ class BaseRecommender(ABC):
         except MemoryError:
             raise
         except Exception as exc:  # truncated .npz, missing arrays, bad config: all corrupt
+            detail = (f"{Path(exc.filename).name}: {exc.strerror}"
+                      if isinstance(exc, OSError) and exc.filename and exc.strerror
+                      else f"{type(exc).__name__}: {exc}")
             raise ModelLoadError(
-                f"{folder}: corrupt or incomplete {cls.name} model "
-                f"({type(exc).__name__}: {exc}); refit it with `movierec fit`"
+                f"{folder}: corrupt or incomplete {cls.name} model ({detail}); "
+                "refit it with `movierec fit`"
             ) from exc
 
     @classmethod
