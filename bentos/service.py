@@ -754,6 +754,38 @@ LikedItems = Annotated[list[ItemId],
                        Field(max_length=MAX_LIKED_ITEMS, description="movies the visitor likes")]
 
 
+class _Request(BaseModel):
+    """A request body: an unknown field is a 400 naming it, never silently ignored (a typo
+    such as ``platform`` for ``platforms`` would otherwise switch the filter off)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class RecommendRequest(_Request):
+    user_id: UserId
+    k: TopK = 10
+    exclude_seen: StrictFlag = True
+    platforms: Platforms = None
+    region: Region = DEFAULT_REGION
+
+
+class NewUserRequest(_Request):
+    liked_item_ids: LikedItems
+    k: TopK = 10
+    platforms: Platforms = None
+    region: Region = DEFAULT_REGION
+
+
+class SimilarItemsRequest(_Request):
+    item_id: ItemId
+    k: TopK = 10
+
+
+class PredictRatingRequest(_Request):
+    user_id: UserId
+    item_id: ItemId
+
+
 class Offer(BaseModel):
     platform: str
     region: str
@@ -836,7 +868,7 @@ class MovieRecommender:
         if self.engine.log is not None:
             self.engine.log.close()
 
-    @bentoml.api
+    @bentoml.api(input_spec=RecommendRequest)
     def recommend(self, user_id: UserId, k: TopK = 10, exclude_seen: StrictFlag = True,
                   platforms: Platforms = None, region: Region = DEFAULT_REGION) -> Recommendations:
         """Top-k movies for a user; unknown users get the cold-start fallback."""
@@ -845,7 +877,7 @@ class MovieRecommender:
         except InvalidRequest as exc:
             raise InvalidArgument(str(exc)) from exc
 
-    @bentoml.api
+    @bentoml.api(input_spec=NewUserRequest)
     def recommend_new_user(self, liked_item_ids: LikedItems, k: TopK = 10,
                            platforms: Platforms = None,
                            region: Region = DEFAULT_REGION) -> NewUserRecommendations:
@@ -857,7 +889,7 @@ class MovieRecommender:
         except InvalidRequest as exc:
             raise InvalidArgument(str(exc)) from exc
 
-    @bentoml.api
+    @bentoml.api(input_spec=SimilarItemsRequest)
     def similar_items(self, item_id: ItemId, k: TopK = 10) -> SimilarItems:
         """Movies similar to one movie."""
         try:
@@ -865,7 +897,7 @@ class MovieRecommender:
         except UnknownItem as exc:
             raise NotFound(str(exc)) from exc
 
-    @bentoml.api
+    @bentoml.api(input_spec=PredictRatingRequest)
     def predict_rating(self, user_id: UserId, item_id: ItemId) -> RatingPrediction:
         """The predicted rating (or score) of one user for one movie."""
         try:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
@@ -25,8 +28,52 @@ def user_errors(*kinds: type[BaseException]) -> Iterator[None]:
     """Turn expected exceptions (bad input, missing files) into a clean error exit."""
     try:
         yield
-    except (FileNotFoundError, ValueError, KeyError) + kinds as exc:
-        fail(str(exc).strip("'\""))
+    except (OSError, ValueError, KeyError) + kinds as exc:
+        fail(error_message(exc))
+
+
+def error_message(exc: BaseException) -> str:
+    """One readable line for ``exc``: an OS error names its file(s) without ``[Errno N]``,
+    a ``KeyError`` reads as its message rather than its repr (quotes stay balanced)."""
+    if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
+        where = str(exc.filename)
+        if exc.filename2 is not None:
+            where += f" -> {exc.filename2}"
+        return f"{where}: {exc.strerror}"
+    if isinstance(exc, UnicodeDecodeError):
+        return (f"not UTF-8 text: byte 0x{exc.object[exc.start]:02x} at position "
+                f"{exc.start} cannot be decoded")
+    if isinstance(exc, KeyError) and len(exc.args) == 1:
+        return str(exc.args[0])
+    return str(exc) or type(exc).__name__
+
+
+def check_output(path: Path, option: str = "--out", *, folder: bool = False) -> Path:
+    """Fail now, before any work, if ``path`` cannot be written as a file (or a folder).
+
+    A missing parent is fine when it could be created: the nearest existing ancestor must be
+    a folder we can create entries in (probed, since ``os.access`` says yes to root even
+    where the kernel refuses, as in ``/proc``).
+    """
+    if path.exists():
+        if folder and not path.is_dir():
+            fail(f"{option} {path}: exists and is not a folder")
+        if not folder and path.is_dir():
+            fail(f"{option} {path}: is a folder, expected a file name")
+        if not folder:
+            if not os.access(path, os.W_OK):
+                fail(f"{option} {path}: not writable")
+            return path
+    ancestor = path if folder else path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        fail(f"{option} {path}: {ancestor} is not a folder")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".movierec-probe-", dir=ancestor))
+    except OSError as exc:
+        fail(f"{option} {path}: cannot write in {ancestor} ({exc.strerror or exc})")
+    return path
 
 
 def print_json_line(payload: dict[str, Any]) -> None:

@@ -16,13 +16,14 @@ The contract other tools rely on (names, flags and output formats):
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from movierec.commands.common import console, fail, print_json_line, user_errors
+from movierec.commands.common import check_output, console, fail, print_json_line, user_errors
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -55,10 +56,23 @@ def parse_params(values: list[str] | None) -> dict[str, Any]:
         if not sep or not key:
             raise ValueError(f"--param {item!r}: expected key=value")
         try:
-            params[key] = json.loads(raw)
+            params[key] = json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
         except json.JSONDecodeError:
             params[key] = raw
+        except ValueError as exc:
+            raise ValueError(f"--param {item!r}: {exc}") from None
     return params
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed: give a finite number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is not a finite number")
+    return value
 
 
 def _problem(err: Any) -> str:
@@ -113,15 +127,23 @@ def fit_cmd(
 ) -> None:
     """Train a model on a ratings file and save it to OUT."""
     from recsys.data.interactions import Interactions, read_ratings
+    from recsys.data.registry import get_spec
 
+    check_output(out, folder=True)
     with user_errors():
         params = parse_params(param)
         recommender = make_model(model, params)
-        ratings = read_ratings(train)
+        ratings = read_ratings(train, scale=get_spec(dataset).scale)
         items = load_items(dataset, processed_dir)
         data = Interactions.from_frame(ratings, items)
-    with console.status(f"fitting {model} on {len(ratings):,} ratings"), user_errors():
-        recommender.fit(data)
+    with console.status(f"fitting {model} on {len(ratings):,} ratings"), \
+            user_errors(FloatingPointError):
+        try:
+            recommender.fit(data)
+        except MemoryError as exc:
+            # numpy says how much it asked for ("Unable to allocate 74.5 GiB for an array ...")
+            fail(f"not enough memory to fit {model} with these parameters: "
+                 f"{exc or 'allocation failed'}; lower the sizes in --param")
         recommender.save(out)
     console.print(
         f"[green]fitted[/] {model} on {len(ratings):,} ratings of {data.n_users:,} users in "
@@ -129,35 +151,10 @@ def fit_cmd(
     )
 
 
-def _read_users(path: Path) -> list[int]:
-    """User ids from a CSV with a ``user_id`` column or a file with one id per line."""
-    import pandas as pd
-
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-    if lines and "user_id" in [c.strip() for c in lines[0].split(",")]:
-        column = pd.read_csv(path)["user_id"]
-        values = column.dropna().tolist()
-    else:
-        values = lines
-    users: list[int] = []
-    for number, value in enumerate(values, start=1):
-        try:
-            users.append(int(str(value).strip()))
-        except ValueError:
-            raise ValueError(f"{path}: entry {number} ({value!r}) is not a user id") from None
-    if not users:
-        raise ValueError(f"{path}: no user ids found")
-    return users
-
-
 def _load(model_dir: Path) -> BaseRecommender:
     from recsys.models import load_model
 
-    if not (model_dir / "model.json").is_file():
-        raise FileNotFoundError(f"{model_dir}: no saved model here (run `movierec fit` first)")
-    return load_model(model_dir)
+    return load_model(model_dir)  # ModelLoadError (a ValueError) names the folder
 
 
 def recommend_cmd(
@@ -168,17 +165,21 @@ def recommend_cmd(
     k: Annotated[int, typer.Option("-k", "--k", min=1, help="Items per user.")] = 10,
 ) -> None:
     """Print the top-k recommendations of each user as JSON lines (seen items excluded)."""
+    from recsys.data.interactions import check_id, read_user_ids
+
     if (user is None) == (users is None):
         fail("give exactly one of --user ID or --users FILE")
     with user_errors():
-        user_list = [user] if user is not None else _read_users(users)  # type: ignore[arg-type]
+        user_list = ([check_id(user, "--user")] if user is not None
+                     else read_user_ids(users))  # type: ignore[arg-type]
         recommender = _load(model_dir)
         recs = recommender.recommend(user_list, k=k, exclude_seen=True)
     grouped = {u: g for u, g in recs.frame.groupby("user_id", sort=False)}
-    for uid in dict.fromkeys(user_list):
+    for uid in user_list:  # distinct ids in first-seen order
         group = grouped.get(uid)
         items = [] if group is None else [
-            {"item_id": int(i), "score": float(s)}
+            # JSON has no Infinity/NaN: a non-finite score is printed as null
+            {"item_id": int(i), "score": float(s) if math.isfinite(s) else None}
             for i, s in zip(group["item_id"], group["score"], strict=True)
         ]
         payload: dict[str, Any] = {"user_id": int(uid), "items": items}
@@ -194,21 +195,13 @@ def predict_cmd(
                                              "stdout).")] = None,
 ) -> None:
     """Predict a score (a rating for rating models) for each user-item pair."""
-    import pandas as pd
+    from recsys.data.interactions import read_pairs
 
+    if out is not None:
+        check_output(out)
     with user_errors():
-        if not pairs.is_file():
-            raise FileNotFoundError(f"{pairs}: no such file")
-        try:
-            frame = pd.read_csv(pairs)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-            raise ValueError(f"{pairs}: not a readable CSV file ({exc})") from None
-        missing = [c for c in ("user_id", "item_id") if c not in frame.columns]
-        if missing:
-            raise ValueError(f"{pairs}: missing column(s) {', '.join(missing)}; expected "
-                             f"user_id,item_id, found {', '.join(map(str, frame.columns))}")
+        result = read_pairs(pairs)
         recommender = _load(model_dir)
-        result = frame[["user_id", "item_id"]].astype("int64")
         result["prediction"] = recommender.predict(result["user_id"], result["item_id"])
     if out is None:
         result.to_csv(sys.stdout, index=False)
@@ -238,6 +231,8 @@ def evaluate_cmd(
     from recsys.evaluation.evaluate import fit_and_evaluate
     from recsys.evaluation.splits import split_ratings
 
+    if out is not None:
+        check_output(out)
     with user_errors():
         params = parse_params(param)
         make_model(model, params)  # validate before the work

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from movierec.commands.common import console, fail, user_errors
+from movierec.commands.common import check_output, console, fail, user_errors
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,6 +32,21 @@ def _fake_users_path(out: Path) -> Path:
     return out.with_name(f"{out.stem}.fake_users.csv")
 
 
+def _check_outputs(ratings: Path, outputs: dict[str, Path]) -> None:
+    """Before any work: every output is writable, none is the input (raw data is never
+    overwritten) and no two share a path (the second write would lose the first)."""
+    seen: dict[Path, str] = {}
+    for option, path in outputs.items():
+        where = path.resolve()
+        if where == ratings.resolve():
+            fail(f"{option} must differ from --ratings: raw data is never overwritten")
+        if where in seen:
+            fail(f"{seen[where]} and {option} are the same file ({path}): "
+                 "the second write would lose the first")
+        seen[where] = option
+        check_output(path, option)
+
+
 @shilling_app.command("attack")
 def attack_cmd(
     ratings: RatingsOpt,
@@ -52,11 +67,12 @@ def attack_cmd(
     from recsys.data.interactions import read_ratings
     from recsys.shilling.attacks import generate_attack
 
+    truth_path = fake_users or _fake_users_path(out)
+    _check_outputs(ratings, {"--out": out, "--fake-users": truth_path})
     with user_errors():
         frame = read_ratings(ratings)
         attack = generate_attack(frame, kind, size=size, filler=filler, targets=target,
                                  selected=selected, seed=seed)
-    truth_path = fake_users or _fake_users_path(out)
     _write_table(attack.ratings, out)
     _write_table(attack.truth, truth_path)
     console.print(
@@ -82,6 +98,8 @@ def detect_cmd(
 
     if not 0.0 <= threshold <= 1.0:
         fail(f"--threshold must be in [0, 1], got {threshold}")
+    if out is not None:
+        _check_outputs(ratings, {"--out": out})
     with user_errors():
         frame = read_ratings(ratings)
         with console.status(f"scoring {frame['user_id'].nunique():,} users with {detector}"):
@@ -112,8 +130,10 @@ def filter_cmd(
     from recsys.data.interactions import read_ratings
     from recsys.shilling.filter import ImplausibleFilterError, filter_ratings
 
-    if ratings.resolve() in {out.resolve(), quarantine.resolve()}:
-        fail("--out and --quarantine must differ from --ratings: raw data is never overwritten")
+    outputs = {"--out": out, "--quarantine": quarantine}
+    if report is not None:
+        outputs["--report"] = report
+    _check_outputs(ratings, outputs)
     with user_errors():
         frame = read_ratings(ratings)
         with console.status(f"screening {frame['user_id'].nunique():,} users"):

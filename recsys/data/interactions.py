@@ -16,7 +16,15 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import sparse
 
-from recsys.data.schema import ITEM_ID, RATING, RATING_COLUMNS, TIMESTAMP, USER_ID
+from recsys.data.schema import (
+    ID_MAX,
+    ITEM_ID,
+    RATING,
+    RATING_COLUMNS,
+    TIMESTAMP,
+    USER_ID,
+    RatingScale,
+)
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,14 @@ class Interactions:
         frame = ratings.copy()
         if RATING not in frame:
             frame[RATING] = 1.0
+        rating = pd.to_numeric(frame[RATING], errors="coerce")
+        bad = ~np.isfinite(rating.to_numpy(dtype=np.float64))
+        if bad.any():
+            # NaN would silently become the global mean (baseline) or break a solver
+            raise ValueError(
+                f"{int(bad.sum()):,} rating(s) missing, non-numeric or infinite "
+                f"(first at row {int(np.flatnonzero(bad)[0])})"
+            )
         if TIMESTAMP not in frame:
             frame[TIMESTAMP] = 0
         frame = frame.loc[:, list(RATING_COLUMNS)].astype(
@@ -158,29 +174,232 @@ class Interactions:
         return self.frame[self.frame[USER_ID] == user]
 
 
-def read_ratings(path: str | Path) -> pd.DataFrame:
-    """Read a ratings table (CSV or Parquet) with the contract's columns.
+def read_ratings(path: str | Path, scale: RatingScale | None = None) -> pd.DataFrame:
+    """Read a ratings table (CSV or Parquet) with the contract's columns and check its values.
+
+    Every row needs integer ids in ``[0, ID_MAX]``, a finite numeric ``rating`` (on
+    ``scale`` when given: the dataset's scale from the registry) and an integer
+    ``timestamp``; a ``(user_id, item_id)`` pair may occur once. Models would otherwise
+    silently average NaN or rescaled ratings, or double-count a duplicated pair.
 
     Raises:
-        ValueError: with a readable message for a file that is not a table or lacks columns.
+        FileNotFoundError: for a missing file.
+        ValueError: naming the file, the column and how many rows are wrong, for a file that
+            is not a table, lacks columns or holds values the data contract forbids.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
+    require_file(path)
     if path.suffix == ".parquet":
-        frame = pd.read_parquet(path)
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises several unrelated types for a bad file
+            raise ValueError(f"{path}: not a readable Parquet file ({exc})") from None
     else:
         try:
             frame = pd.read_csv(path)
         except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-            raise ValueError(f"{path}: not a readable CSV file ({exc})") from exc
+            raise ValueError(f"{path}: not a readable CSV file ({exc})") from None
     missing = [c for c in RATING_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(
             f"{path}: missing column(s) {', '.join(missing)}; "
             f"expected {', '.join(RATING_COLUMNS)}, found {', '.join(map(str, frame.columns))}"
         )
+    return check_ratings(frame, path, scale)
+
+
+def id_ok(values: pd.Series) -> NDArray[np.bool_]:
+    """Which of ``values`` (numeric) are integer ids in ``0..ID_MAX``, the service's bound.
+
+    Ids beyond int64 arrive as float, uint64 or object columns; each is checked exactly.
+    """
+    if pd.api.types.is_integer_dtype(values.dtype) and values.dtype != np.uint64:
+        array = values.to_numpy(dtype=np.int64)
+        return (array >= 0) & (array <= ID_MAX)
+    if pd.api.types.is_float_dtype(values.dtype):
+        array = values.to_numpy(dtype=np.float64)
+        # 2**53 is exact in float64, and every float below it that is integral is exact
+        return np.isfinite(array) & (array == np.round(array)) & (array >= 0) & (array <= ID_MAX)
+    return np.array([_exact_id(v) for v in values.tolist()], dtype=bool)
+
+
+def _exact_id(value: object) -> bool:
+    try:
+        number = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError):
+        return False
+    return number == value and 0 <= number <= ID_MAX
+
+
+def _rows(mask: NDArray[np.bool_]) -> str:
+    """``"3 rows (first: row 7)"`` with 1-based data row numbers as a spreadsheet shows them."""
+    count = int(mask.sum())
+    return f"{count:,} row{'s' if count != 1 else ''} (first: row {int(np.flatnonzero(mask)[0]) + 1})"
+
+
+def check_ratings(
+    frame: pd.DataFrame, source: str | Path = "ratings", scale: RatingScale | None = None
+) -> pd.DataFrame:
+    """``frame`` with the contract's dtypes, or a ``ValueError`` naming ``source``, the column
+    and the offending rows (see ``read_ratings``)."""
+    out = frame.copy()
+    for column in RATING_COLUMNS:
+        raw = out[column]
+        values = pd.to_numeric(raw, errors="coerce")
+        absent = raw.isna().to_numpy()
+        if absent.any():
+            raise ValueError(f"{source}: column {column!r} has missing values in {_rows(absent)}")
+        bad = values.isna().to_numpy()
+        if bad.any():
+            first = raw[bad].iloc[0]
+            raise ValueError(f"{source}: column {column!r} is not numeric in {_rows(bad)}, "
+                             f"e.g. {first!r}")
+        numbers = values.to_numpy(dtype=np.float64)
+        if column == RATING:
+            bad = ~np.isfinite(numbers)
+            if bad.any():
+                raise ValueError(f"{source}: column 'rating' is not finite in {_rows(bad)}")
+            out[column] = numbers
+            continue
+        if column in (USER_ID, ITEM_ID):
+            bad = ~id_ok(values)
+            if bad.any():
+                first = raw[bad].iloc[0]
+                raise ValueError(f"{source}: column {column!r} holds ids that are not integers "
+                                 f"in 0..2**53 in {_rows(bad)}, e.g. {first!r}")
+            out[column] = values.to_numpy().astype(np.int64)
+            continue
+        bad = ~np.isfinite(numbers) | (numbers != np.round(numbers)) | (np.abs(numbers) > 2**62)
+        if bad.any():
+            raise ValueError(f"{source}: column {column!r} is not an integer in {_rows(bad)}")
+        out[column] = numbers.astype(np.int64)
+    if scale is not None:
+        rating = out[RATING].to_numpy()
+        allowed = np.asarray(scale.allowed())
+        on_scale = np.isclose(rating[:, None], allowed[None, :], atol=1e-6).any(axis=1)
+        if not on_scale.all():
+            first = rating[~on_scale][0]
+            raise ValueError(
+                f"{source}: column 'rating' is off the dataset's scale ({scale.minimum:g} to "
+                f"{scale.maximum:g} in steps of {scale.step:g}) in {_rows(~on_scale)}, "
+                f"e.g. {first:g}"
+            )
+    dup = out.duplicated([USER_ID, ITEM_ID], keep="first").to_numpy()
+    if dup.any():
+        first = out[dup].iloc[0]
+        raise ValueError(
+            f"{source}: {int(dup.sum()):,} duplicate (user_id, item_id) pair(s), e.g. user "
+            f"{int(first[USER_ID])} item {int(first[ITEM_ID])} at row {int(np.flatnonzero(dup)[0]) + 1}; "
+            "keep one rating per pair"
+        )
+    return out
+
+
+def require_file(path: Path) -> None:
+    """Raise ``FileNotFoundError`` (or ``ValueError`` for a folder) naming ``path``."""
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder, expected a file")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+
+
+def read_items(path: str | Path) -> pd.DataFrame:
+    """An items table (Parquet, as ``movierec data prepare`` writes it) with at least
+    ``item_id`` and ``title``, ids integers in ``0..ID_MAX``.
+
+    Raises:
+        FileNotFoundError: for a missing file.
+        ValueError: naming the file for one that is not Parquet or lacks those columns.
+    """
+    path = Path(path)
+    require_file(path)
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several unrelated types for a bad file
+        raise ValueError(f"{path}: not a readable Parquet items table ({exc})") from None
+    missing = [c for c in (ITEM_ID, "title") if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {', '.join(missing)} of the items table; "
+                         f"found {', '.join(map(str, frame.columns))}")
+    bad = frame[ITEM_ID].isna().to_numpy()
+    values = pd.to_numeric(frame[ITEM_ID], errors="coerce")
+    bad |= values.isna().to_numpy()
+    bad[~bad] = ~id_ok(values[~bad])
+    if bad.any():
+        raise ValueError(f"{path}: column 'item_id' holds ids that are missing or not integers "
+                         f"in 0..2**53 in {_rows(bad)}")
     return frame
+
+
+def check_id(value: int, what: str = "user id") -> int:
+    """``value`` if it is an id in ``0..ID_MAX`` (the service's bound), else a ``ValueError``."""
+    if not 0 <= value <= ID_MAX:
+        raise ValueError(f"{what} {value} is out of range: ids are integers in 0..2**53")
+    return value
+
+
+def read_user_ids(path: str | Path) -> list[int]:
+    """Distinct user ids, in first-seen order, from a CSV with a ``user_id`` column or a file
+    with one id per line.
+
+    Raises:
+        FileNotFoundError: for a missing file.
+        ValueError: naming the file and entry for anything that is not an id in ``0..ID_MAX``.
+    """
+    path = Path(path)
+    require_file(path)
+    try:
+        lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not a text file ({exc})") from None
+    if lines and USER_ID in [c.strip() for c in lines[0].split(",")]:
+        try:
+            values = pd.read_csv(path, dtype=str)[USER_ID].dropna().tolist()
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise ValueError(f"{path}: not a readable CSV file ({exc})") from None
+    else:
+        values = lines
+    users: list[int] = []
+    for number, value in enumerate(values, start=1):
+        try:
+            users.append(check_id(int(str(value).strip())))
+        except ValueError:
+            raise ValueError(f"{path}: entry {number} ({value!r}) is not a user id "
+                             "(an integer in 0..2**53)") from None
+    if not users:
+        raise ValueError(f"{path}: no user ids found")
+    return list(dict.fromkeys(users))
+
+
+def read_pairs(path: str | Path) -> pd.DataFrame:
+    """The ``user_id``, ``item_id`` columns of a CSV as int64 ids in ``0..ID_MAX``.
+
+    Raises:
+        FileNotFoundError: for a missing file.
+        ValueError: naming the file, the column and the rows for bad or missing ids.
+    """
+    path = Path(path)
+    require_file(path)
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not a readable CSV file ({exc})") from None
+    missing = [c for c in (USER_ID, ITEM_ID) if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {', '.join(missing)}; expected "
+                         f"user_id,item_id, found {', '.join(map(str, frame.columns))}")
+    out = pd.DataFrame(index=frame.index)
+    for column in (USER_ID, ITEM_ID):
+        raw = frame[column]
+        values = pd.to_numeric(raw, errors="coerce")
+        bad = raw.isna().to_numpy() | values.isna().to_numpy()
+        bad[~bad] = ~id_ok(values[~bad])
+        if bad.any():
+            first = raw[bad].iloc[0]
+            raise ValueError(f"{path}: column {column!r} holds ids that are missing or not "
+                             f"integers in 0..2**53 in {_rows(bad)}, e.g. {first!r}")
+        out[column] = values.to_numpy().astype(np.int64)
+    return out.reset_index(drop=True)
 
 
 def load_processed(

@@ -22,6 +22,10 @@ RATING_DTYPES: dict[str, str] = {
     TIMESTAMP: "int64",
 }
 
+#: The largest user or item id accepted anywhere (CLI, files, service): ids must survive a
+#: JSON round trip through JavaScript numbers (2**53) and fit numpy's int64.
+ID_MAX = 2**53
+
 #: Required item columns; the optional ones are present when the source has them.
 ITEM_COLUMNS: tuple[str, ...] = ("item_id", "title", "year", "genres")
 ITEM_OPTIONAL_COLUMNS: tuple[str, ...] = (

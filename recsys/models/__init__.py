@@ -7,16 +7,17 @@ model is the one used.
 from __future__ import annotations
 
 import importlib
-import json
 from pathlib import Path
 from typing import Any
 
 from recsys.models.base import (
     BaseRecommender,
     ModelConfig,
+    ModelLoadError,
     NotFittedError,
     RecList,
     Recommender,
+    read_model_meta,
     top_k,
 )
 
@@ -61,15 +62,26 @@ def create(name: str, **params: Any) -> BaseRecommender:
 
 
 def load_model(folder: str | Path) -> BaseRecommender:
-    """Load any saved model, whatever its variant."""
-    meta = json.loads((Path(folder) / "model.json").read_text())
-    return model_class(meta["model"]).load(folder)
+    """Load any saved model, whatever its variant.
+
+    Raises:
+        ModelLoadError: naming the folder for a missing, corrupt, unknown or unsupported model.
+    """
+    meta = read_model_meta(folder)
+    try:
+        cls = model_class(meta["model"])
+    except UnknownModelError as exc:
+        raise ModelLoadError(f"{folder}: {exc}") from None
+    except ImportError as exc:
+        raise ModelLoadError(f"{folder}: model {meta['model']!r} cannot be loaded: {exc}") from None
+    return cls.load(folder)
 
 
 __all__ = [
     "MODELS",
     "BaseRecommender",
     "ModelConfig",
+    "ModelLoadError",
     "NotFittedError",
     "RecList",
     "Recommender",
@@ -77,5 +89,6 @@ __all__ = [
     "create",
     "load_model",
     "model_class",
+    "read_model_meta",
     "top_k",
 ]

@@ -44,10 +44,41 @@ class NotFittedError(RuntimeError):
     """A model was used before ``fit`` (or ``load``)."""
 
 
-class ModelConfig(BaseModel):
-    """Base of every model's typed configuration: unknown keys are an error."""
+class ModelLoadError(ValueError):
+    """A model folder that cannot be loaded: missing, corrupt or of an unsupported format."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+def read_model_meta(folder: str | Path) -> dict[str, Any]:
+    """The checked ``model.json`` of a saved model folder.
+
+    Raises:
+        ModelLoadError: naming the folder when the file is missing, not a JSON object, or of
+            a format this version cannot read.
+    """
+    folder = Path(folder)
+    path = folder / MODEL_FILE
+    if not path.is_file():
+        raise ModelLoadError(f"{folder}: no saved model here ({MODEL_FILE} missing; "
+                             "run `movierec fit` first)")
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ModelLoadError(f"{folder}: {MODEL_FILE} is not readable JSON ({exc})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("model"), str) \
+            or not isinstance(meta.get("config"), dict):
+        raise ModelLoadError(f"{folder}: {MODEL_FILE} is not a saved model's description "
+                             "(needs \"model\" and \"config\")")
+    if meta.get("format") != FORMAT_VERSION:
+        raise ModelLoadError(f"{folder}: unsupported model format {meta.get('format')!r} "
+                             f"(this version reads format {FORMAT_VERSION}); refit the model")
+    return meta
+
+
+class ModelConfig(BaseModel):
+    """Base of every model's typed configuration: unknown keys and non-finite numbers
+    (``Infinity``, ``NaN``, which JSON parsers accept) are an error."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def as_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
@@ -496,10 +527,32 @@ class BaseRecommender(ABC):
 
     @classmethod
     def load(cls, folder: str | Path) -> Self:
+        """A fitted model from ``folder`` (written by ``save``).
+
+        Raises:
+            ModelLoadError: naming the folder for a missing, corrupt or foreign model.
+        """
         folder = Path(folder)
-        meta = json.loads((folder / MODEL_FILE).read_text())
+        meta = read_model_meta(folder)
         if meta.get("model") != cls.name:
-            raise ValueError(f"{folder} holds a {meta.get('model')!r} model, not {cls.name!r}")
+            raise ModelLoadError(f"{folder} holds a {meta.get('model')!r} model, not {cls.name!r}")
+        try:
+            return cls._load(folder, meta)
+        except ModelLoadError:
+            raise
+        except MemoryError:
+            raise
+        except Exception as exc:  # truncated .npz, missing arrays, bad config: all corrupt
+            detail = (f"{Path(exc.filename).name}: {exc.strerror}"
+                      if isinstance(exc, OSError) and exc.filename and exc.strerror
+                      else f"{type(exc).__name__}: {exc}")
+            raise ModelLoadError(
+                f"{folder}: corrupt or incomplete {cls.name} model ({detail}); "
+                "refit it with `movierec fit`"
+            ) from exc
+
+    @classmethod
+    def _load(cls, folder: Path, meta: dict[str, Any]) -> Self:
         model = cls(cls.Config(**meta["config"]))
         with np.load(folder / ARRAYS_FILE, allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}

@@ -50,14 +50,16 @@ def fit_biases(
     item_counts = np.bincount(cols, minlength=n_items).astype(np.float64)
     user_bias = np.zeros(n_users)
     item_bias = np.zeros(n_items)
-    for _ in range(iterations):
-        item_sum = np.bincount(cols, residual - user_bias[rows], minlength=n_items)
-        item_bias = item_sum / (item_regularization + item_counts)
-        user_sum = np.bincount(rows, residual - item_bias[cols], minlength=n_users)
-        user_bias = user_sum / (user_regularization + user_counts)
-    # an item or user with no rating and zero regularisation would be 0/0
-    item_bias = np.nan_to_num(item_bias)
-    user_bias = np.nan_to_num(user_bias)
+    with np.errstate(divide="ignore", invalid="ignore"):  # 0/0 is handled below
+        for _ in range(iterations):
+            item_sum = np.bincount(cols, residual - user_bias[rows], minlength=n_items)
+            item_bias = item_sum / (item_regularization + item_counts)
+            user_sum = np.bincount(rows, residual - item_bias[cols], minlength=n_users)
+            user_bias = user_sum / (user_regularization + user_counts)
+    # an item or user with no rating and zero regularisation would be 0/0; only those are
+    # zeroed, so a NaN that came from the ratings still reaches the caller's finite check
+    item_bias = np.where(item_counts > 0, item_bias, 0.0)
+    user_bias = np.where(user_counts > 0, user_bias, 0.0)
     return user_bias, item_bias
 
 

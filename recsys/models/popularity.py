@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
+from pydantic import Field
 
 from recsys.data.interactions import Interactions
 from recsys.models.base import BaseRecommender, ModelConfig
@@ -15,11 +16,12 @@ class PopularityConfig(ModelConfig):
     """Attributes:
     mode: ``count`` ranks by number of ratings; ``damped_mean`` by the Bayesian mean rating
         ``(sum + damping * global_mean) / (count + damping)``.
-    damping: pseudo-count pulling rarely rated items to the global mean.
+    damping: pseudo-count pulling rarely rated items to the global mean; positive, since
+        ``count + damping`` must never be 0 (a negative damping gave infinite scores).
     """
 
     mode: Literal["count", "damped_mean"] = "count"
-    damping: float = 10.0
+    damping: float = Field(10.0, gt=0)
 
 
 class Popularity(BaseRecommender):

@@ -124,6 +124,12 @@ def test_similar_items_and_predict_rating(client: httpx.Client) -> None:
         ("/similar_items", {"item_id": 1, "k": 1000}, 400, "k:"),
         ("/predict_rating", {"user_id": 1, "item_id": 987654}, 404, "unknown item_id"),
         ("/predict_rating", {"user_id": 1}, 400, "item_id: Field required"),
+        # unknown fields are refused: a typo must not silently switch the platform filter off
+        ("/recommend", {"user_id": 1, "platform": ["netflix"]}, 400,
+         "platform: Extra inputs are not permitted"),
+        ("/recommend_new_user", {"liked_item_ids": [1], "top_k": 3}, 400, "top_k: Extra inputs"),
+        ("/similar_items", {"item_id": 1, "region": "US"}, 400, "region: Extra inputs"),
+        ("/predict_rating", {"user_id": 1, "item_id": 1, "x": 0}, 400, "x: Extra inputs"),
     ],
 )
 def test_invalid_input_is_a_clear_4xx(client: httpx.Client, path: str, payload: object,
