@@ -478,9 +478,8 @@ def monitor(reference_path: str, current_path: str, items_path: str | None = Non
         logger.warning("no current batch at %s: monitoring skipped", current_path)
         return {"skipped": True, "report": None}
     from recsys.monitoring.drift import MonitorConfig
-    from recsys.params import section
 
-    config = MonitorConfig(**section("monitor", params_path))
+    config = MonitorConfig.from_params(params_path)
     decision = drift_task(reference_path, current_path, items_path, report_dir, name, config)
     logger.info("drift: %s (report %s)", decision.get("reason"), decision.get("report"))
     return {**decision, "skipped": False}

@@ -13,13 +13,15 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 console = Console(stderr=True)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print ``message`` as an error on stderr and exit with ``code``."""
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    # the message is text, not markup: paths and GX names like [expect_...] stay as they are
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -45,6 +47,12 @@ def error_message(exc: BaseException) -> str:
                 f"{exc.start} cannot be decoded")
     if isinstance(exc, KeyError) and len(exc.args) == 1:
         return str(exc.args[0])
+    if type(exc).__name__ == "ValidationError" and hasattr(exc, "errors"):  # pydantic
+        title = getattr(exc, "title", "")
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors()
+        )
+        return f"{title}: {problems}" if title else problems
     return str(exc) or type(exc).__name__
 
 

@@ -12,13 +12,11 @@ from movierec.commands.common import console, fail, print_json_line, user_errors
 
 
 def _monitor_config(params_path: Path, **overrides: Any) -> Any:
+    """``MonitorConfig`` from the parameter file, as the pipeline reads it (clean errors)."""
     from recsys.monitoring.drift import MonitorConfig
-    from recsys.params import section
 
-    values = {k: v for k, v in section("monitor", params_path).items()
-              if k in MonitorConfig.model_fields}
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    return MonitorConfig(**values)
+    with user_errors():
+        return MonitorConfig.from_params(params_path, **overrides)
 
 
 def _validate_batch(current: Path, items: Path | None, dataset: str) -> None:
@@ -79,7 +77,10 @@ def monitor(
     config = _monitor_config(params)
     serving_ref = serving_cur = None
     if inference_log is not None:
-        serving_cur = read_inference_log(inference_log)
+        if not inference_log.is_file():
+            fail(f"--inference-log {inference_log}: no such file")
+        with user_errors():
+            serving_cur = read_inference_log(inference_log)
         serving_ref = _serving_reference(ref, serving_cur)
     with console.status("computing drift reports (Evidently)"):
         decision = decide(ref, cur, items=item_table, serving_reference=serving_ref,

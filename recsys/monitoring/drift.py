@@ -58,6 +58,16 @@ class MonitorConfig(BaseModel):
     min_batch_rows: int = Field(100, ge=1)
     critical_columns: tuple[str, ...] = ("rating", "genre", "new_user", "new_item")
 
+    @classmethod
+    def from_params(cls, path: str | Path, **overrides: Any) -> MonitorConfig:
+        """The ``monitor:`` section of the parameter file ``path`` (defaults where absent),
+        with the ``overrides`` that are not ``None``; an unknown key is an error."""
+        from recsys.params import section
+
+        values = dict(section("monitor", path))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
 
 @dataclass
 class DriftDecision:
@@ -280,7 +290,14 @@ def read_inference_log(path: Path, since: datetime | None = None) -> pd.DataFram
     """The service's JSON-lines inference log, answered requests only (empty when absent)."""
     if not path.is_file():
         return pd.DataFrame(columns=["ts", "items", "scores", "cold_start"])
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}, line {number}: not a JSON object ({exc.msg})") from exc
     frame = pd.DataFrame(rows)
     if "status" in frame:  # refused requests recommend nothing: not served traffic
         frame = frame[frame["status"].fillna(200).astype(int) == 200]

@@ -249,3 +249,12 @@ def test_error_handler_keeps_quotes_and_names_files(
 def test_folder_given_as_input_file(ws: dict[str, Path]) -> None:
     _rejected(_fit(ws, "popularity", ws["root"] / "never-dir", train=ws["root"]),
               f"{ws['root']}: is a folder, expected a file")
+
+
+def test_paths_with_brackets_are_printed_as_text(tmp_path: Path) -> None:
+    """Error messages are text, not rich markup: a path like ``[/x]`` is named, not parsed."""
+    odd = tmp_path / "[/x]" / "[bold]model"
+    result = CliRunner().invoke(app, ["recommend", "--model-dir", str(odd), "--user", "1"])
+    assert result.exit_code != 0
+    assert "MarkupError" not in repr(result.exception)
+    assert "[bold]model" in "".join(result.output.split())
