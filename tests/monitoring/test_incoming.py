@@ -81,7 +81,9 @@ def test_monitor_keeps_the_batch_out_of_incoming_when_the_retrain_fails(tmp_path
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False,
     )
     assert result.returncode != 0, result.stdout + result.stderr
-    assert "retraining pipeline failed" in result.stderr, result.stderr
+    # "failed" (the invalid parameter), or "crashed" if Prefect's temporary server could
+    # not start on a loaded machine: either way the batch must stay out of the incoming data
+    assert "retraining pipeline" in " ".join(result.stderr.split()), result.stderr
     assert incoming.read_bytes() == before
     assert sorted(p.name for p in incoming.parent.iterdir()) == ["ratings.parquet"]
     assert not (tmp_path / ".movierec" / "monitor" / "state.json").exists()  # no cooldown
