@@ -17,7 +17,8 @@ The model is resolved at start-up, first hit wins:
 2. the MLflow registry ``models:/movie-recommender@champion`` through
    ``recsys.tracking.registry.load_champion`` (tried when ``$MLFLOW_TRACKING_URI`` is set or
    ``mlflow.db`` exists);
-3. the model ``bentos.build.build_bento`` captured into the Bento (``bentoml.models``).
+3. in a built Bento, the model ``bentos.build.build_bento`` captured into it (the tag its
+   ``bento.yaml`` names; never, from a source checkout, whatever the store holds).
 
 Every answered request, successful or not, is appended as one JSON line to the inference
 log (``$MOVIEREC_INFERENCE_LOG``, default ``data/inference/log.jsonl``) that monitoring reads.
@@ -183,12 +184,28 @@ def model_from_registry(model_name: str, alias: str) -> ModelInfo | None:
     )
 
 
-def model_from_bento_store(model_name: str) -> ModelInfo | None:
-    """The model ``bentos.build`` captured into the Bento / BentoML model store."""
+def bento_model_tag(model_name: str, here: Path = Path(__file__)) -> str | None:
+    """The tag of ``model_name`` in the built Bento this module runs from (its
+    ``bento.yaml``); ``None`` from a source checkout, where the store's latest model may have
+    been left by any other checkout or run on the machine."""
+    import yaml
+
+    for parent in here.resolve().parents[:3]:
+        manifest = parent / "bento.yaml"
+        if manifest.is_file():
+            info = yaml.safe_load(manifest.read_text()) or {}
+            tags = [str(m.get("tag", "")) for m in info.get("models") or []]
+            return next((t for t in tags if t.split(":")[0] == model_name), None)
+    return None
+
+
+def model_from_bento_store(model_name: str, tag: str | None = None) -> ModelInfo | None:
+    """The model ``bentos.build`` captured into the BentoML model store (``tag``, default
+    the latest of ``model_name``)."""
     from bentoml.exceptions import NotFound as StoreNotFound
 
     try:
-        stored = bentoml.models.get(f"{model_name}:latest")
+        stored = bentoml.models.get(tag or f"{model_name}:latest")
     except StoreNotFound:
         return None
     info = model_from_folder(Path(stored.path) / "recommender")
@@ -211,16 +228,18 @@ def resolve_model(config: ServeConfig) -> ModelInfo:
     folder = os.environ.get("MOVIEREC_MODEL_DIR")
     if folder:
         return model_from_folder(Path(folder))
-    for attempt in (
-        lambda: model_from_registry(config.model_name, config.alias),
-        lambda: model_from_bento_store(config.model_name),
-    ):
-        info = attempt()
-        if info is not None:
-            return info
+    info = model_from_registry(config.model_name, config.alias)
+    if info is not None:
+        return info
+    # only a built Bento falls back to the model it captured (never the store's "latest")
+    tag = bento_model_tag(config.model_name)
+    info = model_from_bento_store(config.model_name, tag) if tag else None
+    if info is not None:
+        return info
     raise RuntimeError(
         f"no model to serve: set MOVIEREC_MODEL_DIR, register models:/{config.model_name}"
-        f"@{config.alias} in MLflow, or build a Bento with `python -m bentos.build`"
+        f"@{config.alias} in MLflow (`make run`), or serve a built Bento "
+        "(`python -m bentos.build`, then `movierec serve --bento movierec:latest`)"
     )
 
 

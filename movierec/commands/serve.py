@@ -33,14 +33,20 @@ def bentoml_command(target: str, host: str, port: int) -> list[str]:
     return [sys.executable, "-m", "bentoml", "serve", target, "--host", host, "--port", str(port)]
 
 
-def check_inputs(model_dir: Path | None, items: Path | None, availability: str | None) -> None:
+def check_inputs(model_dir: Path | None, items: Path | None, availability: str | None,
+                 from_bento: bool = False) -> None:
     """Load the model and items the service would load; fail with one line if they do not."""
     from recsys.data.interactions import read_items
     from recsys.models import load_model
 
-    with user_errors():
+    with user_errors(RuntimeError):
         if model_dir is not None:
             load_model(model_dir)
+        elif not from_bento:  # the champion, as the service resolves it at start-up
+            from bentos.service import load_serve_config, resolve_model
+
+            with console.status("loading the champion model"):
+                resolve_model(load_serve_config()[0])
         if items is not None:
             read_items(items)
         if availability is not None and availability.lower() not in NOT_PATHS \
@@ -100,6 +106,7 @@ def serve(
         model_dir or (Path(env["MOVIEREC_MODEL_DIR"]) if env.get("MOVIEREC_MODEL_DIR") else None),
         items or (Path(env["MOVIEREC_ITEMS"]) if env.get("MOVIEREC_ITEMS") else None),
         availability,
+        from_bento=bento is not None,
     )
     for name, value in (("MOVIEREC_MODEL_DIR", model_dir), ("MOVIEREC_ITEMS", items),
                         ("MOVIEREC_AVAILABILITY", availability)):

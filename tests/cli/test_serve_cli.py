@@ -120,3 +120,16 @@ def test_signal_stops_the_whole_server_tree(signum: int) -> None:
         for pid in (server_pid, worker_pid):
             if pid and _alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_no_champion_and_no_model_dir_stops_before_serving(
+    no_server: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A source checkout with an empty registry gets one line saying what to do (not a
+    server that restarts its worker forever, nor a model some other build left around)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'empty.db'}")
+    monkeypatch.delenv("MOVIEREC_MODEL_DIR", raising=False)
+    result = runner.invoke(app, ["serve", "--port", "3999"])
+    assert result.exit_code == 1, result.output
+    assert "no model to serve" in " ".join(result.output.split())

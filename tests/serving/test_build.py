@@ -28,3 +28,30 @@ def test_build_bento_captures_model_and_items(served_model_dir: Path, ml100k_dir
     assert stored is not None and stored.version == "7" and stored.variant
     assert stored.folder is not None and (stored.folder / "items.parquet").is_file()
     assert stored.metrics == {"ndcg_at_10": 0.123}
+
+
+def test_only_a_built_bento_falls_back_to_its_captured_model(
+    served_model_dir: Path, ml100k_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From a source checkout with no champion, the service refuses to start rather than
+    serve whatever model some other build left in the machine's BentoML store; the Bento's
+    own copy of the service finds the exact model its bento.yaml names."""
+    import bentoml
+
+    from bentos.build import build_bento
+    from bentos.service import ServeConfig, bento_model_tag, model_from_bento_store, resolve_model
+
+    bento = bentoml.get(build_bento(model_dir=served_model_dir,
+                                    items=ml100k_dir / "items.parquet", version="fallback"))
+    monkeypatch.chdir(tmp_path)  # no mlflow.db here
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MOVIEREC_MODEL_DIR", raising=False)
+    assert bentoml.models.list("movie-recommender"), "the store holds a model..."
+    with pytest.raises(RuntimeError, match="no model to serve"):
+        resolve_model(ServeConfig())  # ...which a source checkout must not pick up
+    assert bento_model_tag("movie-recommender") is None
+    inside = Path(bento.path) / "src" / "bentos" / "service.py"
+    tag = bento_model_tag("movie-recommender", here=inside)
+    assert tag == str(bento.info.models[0].tag)
+    stored = model_from_bento_store("movie-recommender", tag)
+    assert stored is not None and stored.source == f"bento:{tag}"
