@@ -126,7 +126,7 @@ def fit_cmd(
     processed_dir: ProcessedOpt = Path("data/processed"),
 ) -> None:
     """Train a model on a ratings file and save it to OUT."""
-    from recsys.data.interactions import Interactions, read_ratings
+    from recsys.data.interactions import Interactions, check_known_items, read_ratings
     from recsys.data.registry import get_spec
 
     check_output(out, folder=True)
@@ -135,6 +135,7 @@ def fit_cmd(
         recommender = make_model(model, params)
         ratings = read_ratings(train, scale=get_spec(dataset).scale)
         items = load_items(dataset, processed_dir)
+        check_known_items(ratings, items, train, dataset)
         data = Interactions.from_frame(ratings, items)
     with console.status(f"fitting {model} on {len(ratings):,} ratings"), \
             user_errors(FloatingPointError):

@@ -17,7 +17,8 @@ NameOpt = Annotated[str, typer.Option("--model-name", help="Registered model.")]
 
 @registry_app.command("list")
 def list_cmd(tracking_uri: UriOpt = None, model_name: NameOpt = "movie-recommender") -> None:
-    """Every version, newest first, with aliases, score and promotion decision."""
+    """Every version, newest first, with aliases, score and promotion decision (on stdout)."""
+    from rich.console import Console
     from rich.table import Table
 
     from recsys.tracking.registry import list_versions
@@ -32,7 +33,11 @@ def list_cmd(tracking_uri: UriOpt = None, model_name: NameOpt = "movie-recommend
         score = "" if row["score"] is None else f"{row['score']:.4f}"
         table.add_row(row["version"], ",".join(row["aliases"]), row["variant"], row["metric"],
                       score, row["decision"], row["reason"])
-    console.print(table)
+    # the listing is the output: stdout, so `> file` keeps it (unwrapped when not a terminal)
+    out = Console()
+    if not out.is_terminal:
+        out = Console(width=200)
+    out.print(table)
 
 
 @registry_app.command("promote")

@@ -52,6 +52,9 @@ def check_inputs(model_dir: Path | None, items: Path | None, availability: str |
         if availability is not None and availability.lower() not in NOT_PATHS \
                 and not Path(availability).exists():
             raise FileNotFoundError(f"--availability {availability}: no such file or folder")
+        if availability is not None and availability.lower() == "tmdb" \
+                and not os.environ.get("TMDB_API_KEY"):
+            raise ValueError("--availability tmdb needs a TMDB API key in $TMDB_API_KEY")
 
 
 def run_until_stopped(command: list[str], env: dict[str, str]) -> int:

@@ -295,6 +295,22 @@ def check_ratings(
     return out
 
 
+def check_known_items(
+    ratings: pd.DataFrame, items: pd.DataFrame, source: str | Path = "ratings",
+    dataset: str = "the dataset",
+) -> None:
+    """Raise a ``ValueError`` naming ``source`` when it rates items the items table lacks:
+    the item metadata comes from the dataset, so unknown ids mean the wrong ``dataset``."""
+    rated = ratings[ITEM_ID].to_numpy()
+    unknown = ~np.isin(rated, items[ITEM_ID].to_numpy())
+    if unknown.any():
+        raise ValueError(
+            f"{source}: {_rows(unknown)} rate item ids that {dataset}'s items table does not "
+            f"have, e.g. {int(rated[unknown][0])}: the ids must be {dataset}'s (is --dataset "
+            "right?)"
+        )
+
+
 def require_file(path: Path) -> None:
     """Raise ``FileNotFoundError`` (or ``ValueError`` for a folder) naming ``path``."""
     if path.is_dir():

@@ -136,9 +136,9 @@ def filter_ratings(
             f"the shilling filter would remove {len(flagged)} of {n_users} users "
             f"({share:.1%}), more than the plausible {config.max_removed_share:.1%} "
             f"(threshold {config.threshold}); refusing: check the detector or raise "
-            "filter.max_removed_share in params.yaml"
+            "max_removed_share (filter.max_removed_share in params.yaml, "
+            "--max-removed-share on the command line)"
         )
-        logger.error(message)
         raise ImplausibleFilterError(message, report)
     kept, quarantined = quarantine(ratings, flagged)
     report["n_quarantined_ratings"] = len(quarantined)

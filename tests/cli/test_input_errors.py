@@ -77,6 +77,9 @@ def _variant(ws: dict[str, Path], name: str, edit: object) -> Path:
          "column 'rating' is off the dataset's scale (1 to 5 in steps of 1) in 1 row"),
         ("dups", lambda f: pd.concat([f, f.head(2)], ignore_index=True),
          "2 duplicate (user_id, item_id) pair(s)"),
+        ("unknown_item", lambda f: f.assign(item_id=f["item_id"].where(f.index != 3, 99999)),
+         "1 row (first: row 4) rate item ids that ml-100k's items table does not have, "
+         "e.g. 99999"),
     ],
 )
 def test_fit_rejects_bad_ratings(ws: dict[str, Path], model: str, name: str, edit: object,

@@ -77,6 +77,14 @@ def test_port_out_of_range_and_missing_availability(no_server: None, model_dir: 
               "--availability /nonexistent: no such file or folder")
 
 
+def test_tmdb_availability_without_a_key(no_server: None, model_dir: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a key the platform filter would silently do nothing: refuse to start."""
+    monkeypatch.delenv("TMDB_API_KEY", raising=False)
+    _rejected(["--model-dir", str(model_dir), "--availability", "tmdb"],
+              "--availability tmdb needs a TMDB API key in $TMDB_API_KEY")
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]

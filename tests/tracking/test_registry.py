@@ -149,3 +149,18 @@ def test_data_hash_reads_dvc_records_beside_the_dvc_folder(tmp_path: Path) -> No
         "schema: '2.0'\nstages:\n  prepare:\n    outs:\n    - path: data/processed/ml-100k\n"
         "      md5: 0123456789abcdef.dir\n")
     assert data_hash(ratings, root=tmp_path) == "0123456789abcdef.dir"
+
+
+def test_registry_list_prints_its_table_on_stdout(fitted: dict[str, dict], tracking_uri: str,
+                                                  model_name: str) -> None:
+    """`movierec registry list > file` keeps the listing (it is the output, not a message)."""
+    from typer.testing import CliRunner
+
+    from movierec.cli import app
+
+    _log_and_register("popularity", fitted, tracking_uri, model_name)
+    result = CliRunner().invoke(app, ["registry", "list", "--tracking-uri", tracking_uri,
+                                      "--model-name", model_name])
+    assert result.exit_code == 0, result.output
+    assert model_name in result.stdout and "popularity" in result.stdout
+    assert "champion" in result.stdout
