@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from recsys.data.registry import get_spec
-from recsys.data.schema import ITEM_ID, TIMESTAMP, USER_ID
+from recsys.data.schema import ITEM_ID, RATING, TIMESTAMP, USER_ID
 from recsys.validation.suites import (
     DEFAULT_SUITES_DIR,
     LOOKUP_COLUMNS,
@@ -196,8 +196,24 @@ def _for_gx(frame: pd.DataFrame) -> pd.DataFrame:
     """
     text = [c for c, dtype in frame.dtypes.items()
             if pd.api.types.is_string_dtype(dtype) and not pd.api.types.is_object_dtype(dtype)]
-    out = frame.astype(dict.fromkeys(text, object)) if text else frame
+    out = frame.astype(dict.fromkeys(text, object)) if text else frame.copy()
+    # A numeric column read as text because of a few bad cells: the cells that are numbers
+    # become numbers, so the type and range checks name the bad rows, not every row.
+    for column in (USER_ID, ITEM_ID, RATING, TIMESTAMP):
+        if column in out and pd.api.types.is_object_dtype(out[column].dtype):
+            out[column] = out[column].map(lambda v, c=column: _number_or_text(v, c))
     return out.reset_index(drop=True)
+
+
+def _number_or_text(value: Any, column: str) -> Any:
+    """``value`` as a number when it is the text of one (ids and times as ``int``)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return int(number) if column != RATING and number.is_integer() else number
 
 
 def _source_label(source: TableInput) -> str:
@@ -269,11 +285,12 @@ def _offending_rows(
             for position, record in zip(positions, rows.to_dict("records"), strict=True)]
 
 
-def _non_numeric_positions(frame: pd.DataFrame, column: str) -> list[int]:
-    """Positions of values of ``column`` that are not numbers (for a type failure)."""
+def _non_numeric_positions(frame: pd.DataFrame, column: str) -> tuple[list[int], int]:
+    """Positions of the first values of ``column`` that are not numbers, and how many there
+    are (for a type failure: GX counts every row of a text column)."""
     values = frame[column]
     bad = (values.notna() & pd.to_numeric(values, errors="coerce").isna()).to_numpy()
-    return [int(i) for i in bad.nonzero()[0][:N_EXAMPLES]]
+    return [int(i) for i in bad.nonzero()[0][:N_EXAMPLES]], int(bad.sum())
 
 
 def _failure(
@@ -290,12 +307,16 @@ def _failure(
     if missing:
         error = f"not evaluated, column(s) {', '.join(missing)} missing"
     elif (message := _exception_message(outcome.exception_info)) is not None:
-        error = f"could not be evaluated: {message.strip().splitlines()[0]}"
+        first = message.strip().splitlines()[0]
+        error = f"could not be evaluated: {first[:160] + '...' if len(first) > 160 else first}"
     positions = [int(i) for i in result.get("partial_unexpected_index_list") or []
                  if isinstance(i, Integral)]
     numeric_types = set(kwargs.get("type_list") or ["?"]) <= set(NUMBER_TYPES)
+    unexpected_count = result.get("unexpected_count")
     if config.type == "expect_column_values_to_be_in_type_list" and numeric_types and not error:
-        positions = _non_numeric_positions(frame, columns[0]) or positions
+        text_positions, n_text = _non_numeric_positions(frame, columns[0])
+        if n_text:
+            positions, unexpected_count = text_positions, n_text
     examples: list[Any] = (
         _offending_rows(frame, positions, columns, table) if positions and not missing
         else list(result.get("partial_unexpected_list") or [])
@@ -312,7 +333,7 @@ def _failure(
         "column": columns[0] if len(columns) == 1 else columns,
         "observed": observed,
         "expected": _expected(config.type, kwargs),
-        "unexpected_count": result.get("unexpected_count"),
+        "unexpected_count": unexpected_count,
         "element_count": result.get("element_count"),
         "examples": list(examples)[:N_EXAMPLES],
         "error": error,

@@ -157,6 +157,11 @@ def test_non_numeric_rating(ratings_copy: Corrupt, ml100k: tuple[pd.DataFrame, .
     assert failure["examples"] == [
         {"row": 7, "user_id": row["user_id"], "item_id": row["item_id"], "rating": "four"}]
     assert "rating='four'" in result.summary
+    # the one bad cell is counted, not every row of the column it turned into text
+    assert failure["unexpected_count"] == 1
+    on_scale = _failed(result, "expect_column_values_to_be_in_set", "rating")
+    assert on_scale["unexpected_count"] == 1
+    assert on_scale["examples"][0]["rating"] == "four"
 
 
 def test_out_of_range_rating(ratings_copy: Corrupt, ml100k: tuple[pd.DataFrame, ...],
