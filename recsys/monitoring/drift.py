@@ -45,6 +45,9 @@ class MonitorConfig(BaseModel):
             (Wasserstein / Jensen-Shannon distance) reaches this value.
         cooldown_hours: no second retrain within this many hours of the last one.
         min_batch_rows: a smaller batch is reported but never triggers retraining.
+        min_served_lists: with fewer comparable served lists, prediction drift is reported
+            but not acted on (the drift distances of small samples are mostly noise: two
+            samples of 1,000 lists from one distribution differ by 0.04-0.08).
         critical_columns: columns whose drift alone triggers retraining (a rating shift, a
             genre shift or a burst of new users or items matters even when the other
             columns are stable).
@@ -56,6 +59,7 @@ class MonitorConfig(BaseModel):
     prediction_drift_threshold: float = Field(0.1, gt=0)
     cooldown_hours: float = Field(24.0, ge=0)
     min_batch_rows: int = Field(100, ge=1)
+    min_served_lists: int = Field(200, ge=1)
     critical_columns: tuple[str, ...] = ("rating", "genre", "new_user", "new_item")
 
     @classmethod
@@ -238,7 +242,8 @@ def decide(
     html_path = report_dir / f"{stamp}.html"
     if html:
         data.snapshot.save_html(str(html_path))
-    prediction_drift = bool(prediction) and any(
+    served_lists = len(srv_cur) if prediction is not None else 0
+    prediction_drift = bool(prediction) and served_lists >= config.min_served_lists and any(
         v >= config.prediction_drift_threshold
         for k, v in (prediction or {}).items() if k in SERVING_NUMERIC
     )
@@ -248,7 +253,10 @@ def decide(
                f"(threshold {config.drift_share_threshold:.0%})"]
     if critical:
         reasons.append(f"critical column(s) drifted: {', '.join(critical)}")
-    if prediction is not None:
+    if prediction is not None and served_lists < config.min_served_lists:
+        reasons.append(f"only {served_lists} served lists (min_served_lists "
+                       f"{config.min_served_lists}): prediction drift not acted on")
+    elif prediction is not None:
         reasons.append("prediction drift" if prediction_drift else "no prediction drift")
     retrain = drift
     if drift and len(current) < config.min_batch_rows:

@@ -37,7 +37,7 @@ WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 #: ``similar_items`` (cosine similarities) and ``predict_rating`` (one rating) are not
 #: recommendation lists at all.
 SERVED_ENDPOINTS = ("recommend",)
-SERVING_REFERENCE_USERS = 300
+SERVING_REFERENCE_USERS = 1000
 
 
 def first_genre(items: pd.DataFrame | None) -> pd.Series:
