@@ -15,6 +15,11 @@ This module imports MLflow at module level because the class subclasses
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import re
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +52,9 @@ class RecommenderPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-de
 
         self.recommender = load_model(context.artifacts[MODEL_DIR_KEY])
 
-    def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> pd.DataFrame:
+    # ``model_input`` is left unannotated on purpose: MLflow reads predict's type hints to
+    # build a schema, warns that ``Any`` gives none, and the signature is logged explicitly
+    def predict(self, context: Any, model_input, params: dict[str, Any] | None = None) -> pd.DataFrame:
         """Top-``k`` items per user of ``model_input`` (see the module docstring)."""
         if self.recommender is None:
             self.load_context(context)
@@ -100,18 +107,43 @@ def log_recommender(
     model_dir = Path(model_dir)
     recommender = load_model(model_dir)
     example = input_example(example_users, k)
-    wrapper = RecommenderPyfunc()
-    wrapper.recommender = recommender
-    output = wrapper.predict(None, example)
-    signature = infer_signature(example, output)
     requirements = list(BASE_REQUIREMENTS)
     if any(model_dir.rglob("*.keras")):
         requirements += list(KERAS_REQUIREMENTS)
-    return mlflow.pyfunc.log_model(
-        name=name,
-        python_model=RecommenderPyfunc(),
-        artifacts={MODEL_DIR_KEY: str(model_dir)},
-        signature=signature,
-        input_example=example,
-        pip_requirements=requirements,
-    )
+    with quiet_mlflow_notices():
+        wrapper = RecommenderPyfunc()
+        wrapper.recommender = recommender
+        signature = infer_signature(example, wrapper.predict(None, example))
+        return mlflow.pyfunc.log_model(
+            name=name,
+            python_model=RecommenderPyfunc(),
+            artifacts={MODEL_DIR_KEY: str(model_dir)},
+            signature=signature,
+            input_example=example,
+            pip_requirements=requirements,
+        )
+
+
+#: MLflow's notices on every logged model that do not apply here: the signature is given
+#: explicitly (so its type-hint inference is moot), ids are never missing, the model is a
+#: project class loaded by our own code, and pip's version is pinned by the lock file.
+_NOTICES = ("Type hint used in the model's predict function", "Inferred schema contains integer",
+            "Failed to infer signature from type hint")
+_NOTICE_LOGGERS = ("mlflow.pyfunc", "mlflow.utils.environment")
+
+
+@contextlib.contextmanager
+def quiet_mlflow_notices() -> Iterator[None]:
+    """Silence the notices above for one ``log_model`` call (errors still show)."""
+    loggers = [logging.getLogger(name) for name in _NOTICE_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    with warnings.catch_warnings():
+        for notice in _NOTICES:
+            warnings.filterwarnings("ignore", message=f".*{re.escape(notice)}", category=UserWarning)
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels, strict=True):
+                logger.setLevel(level)

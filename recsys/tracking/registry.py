@@ -358,7 +358,10 @@ def _load(mv: Any, model_uri: str, alias: str, tracking_uri: str | None) -> Cham
     uri = resolve_tracking_uri(tracking_uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    loaded = mlflow.pyfunc.load_model(model_uri)
+    from recsys.tracking.pyfunc import quiet_mlflow_notices
+
+    with quiet_mlflow_notices():
+        loaded = mlflow.pyfunc.load_model(model_uri)
     wrapper = loaded.unwrap_python_model()
     tags = dict(mv.tags or {})
     metrics = {k.removeprefix("metric."): float(v) for k, v in tags.items() if k.startswith("metric.")}
