@@ -94,7 +94,7 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_signal_stops_the_whole_server_tree(signum: int) -> None:
+def test_signal_stops_the_whole_server_tree(signum: int, model_dir: Path) -> None:
     """The stand-in server spawns a worker, as bentoml does; both must stop with the CLI."""
     server = textwrap.dedent("""
         import os, subprocess, sys, time
@@ -107,7 +107,7 @@ def test_signal_stops_the_whole_server_tree(signum: int) -> None:
         import movierec.commands.serve as s
         from movierec.cli import app
         s.bentoml_command = lambda *a: [sys.executable, "-c", {server!r}]
-        app(["serve", "--port", "3999"])
+        app(["serve", "--port", "3999", "--model-dir", {str(model_dir)!r}])
     """)
     cli = subprocess.Popen([sys.executable, "-c", wrapper], cwd=ROOT, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True)
