@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -25,6 +26,9 @@ from movierec.commands.common import console, fail, user_errors
 SERVICE = "bentos.service:MovieRecommender"
 #: How long the server gets to stop after a forwarded signal before it is killed.
 STOP_TIMEOUT = 30.0
+#: Seconds a forwarded signal gets before the next, firmer one (SIGTERM, then SIGKILL): a
+#: server started where SIGINT is ignored (a background job) would never see Ctrl+C's.
+STOP_GRACE = STOP_TIMEOUT / 3
 #: Availability settings that are not paths.
 NOT_PATHS = ("tmdb", "none", "off", "false")
 
@@ -59,28 +63,47 @@ def check_inputs(model_dir: Path | None, items: Path | None, availability: str |
 
 def run_until_stopped(command: list[str], env: dict[str, str]) -> int:
     """Run ``command`` in its own process group, forwarding SIGTERM/SIGINT to the group, and
-    return its exit code once it (and the signal's effect) is over."""
-    child = subprocess.Popen(command, env=env, start_new_session=True)
+    return its exit code once it (and the signal's effect) is over.
+
+    A group that outlives a forwarded signal by ``STOP_GRACE`` seconds gets SIGTERM, then
+    SIGKILL. The handlers are in place before the server starts, so a signal that arrives
+    while it is starting is forwarded as soon as it exists.
+    """
     forwarded: list[int] = []
+    started: list[subprocess.Popen[bytes]] = []
+
+    def signal_group(signum: int) -> None:
+        if started:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(started[0].pid, signum)
 
     def forward(signum: int, frame: FrameType | None) -> None:
         forwarded.append(signum)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(child.pid, signum)
+        signal_group(signum)
 
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
+    firmer = [signal.SIGTERM, signal.SIGKILL]
     try:
+        started.append(subprocess.Popen(command, env=env, start_new_session=True))
+        if forwarded:  # stopped while it was starting
+            signal_group(forwarded[-1])
+        deadline: float | None = None
         while True:
-            try:
-                code = child.wait(timeout=STOP_TIMEOUT if forwarded else None)
+            try:  # a bounded wait: an endless one resumes after a signal and never escalates
+                code = started[0].wait(timeout=0.5)
                 break
             except subprocess.TimeoutExpired:
-                os.killpg(child.pid, signal.SIGKILL)
+                if not forwarded:
+                    continue
+                if deadline is not None and time.monotonic() >= deadline:
+                    signal_group(firmer.pop(0) if firmer else signal.SIGKILL)
+                    deadline = None
+                if deadline is None:
+                    deadline = time.monotonic() + STOP_GRACE
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(child.pid, signal.SIGTERM)  # workers the server left behind
+        signal_group(signal.SIGTERM)  # workers the server left behind
     return 0 if forwarded and code in (0, -signal.SIGTERM, -signal.SIGINT, 130, 143) else code
 
 

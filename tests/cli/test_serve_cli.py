@@ -93,11 +93,17 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_signal_stops_the_whole_server_tree(signum: int, model_dir: Path) -> None:
+@pytest.mark.parametrize(("signum", "server_ignores"), [
+    (signal.SIGTERM, False), (signal.SIGINT, False),
+    (signal.SIGINT, True),  # as a background job's children do: SIGTERM follows
+])
+def test_signal_stops_the_whole_server_tree(signum: int, server_ignores: bool,
+                                            model_dir: Path) -> None:
     """The stand-in server spawns a worker, as bentoml does; both must stop with the CLI."""
-    server = textwrap.dedent("""
-        import os, subprocess, sys, time
+    server = textwrap.dedent(f"""
+        import os, signal, subprocess, sys, time
+        if {server_ignores!r}:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
         print(os.getpid(), worker.pid, flush=True)
         time.sleep(60)
@@ -106,6 +112,7 @@ def test_signal_stops_the_whole_server_tree(signum: int, model_dir: Path) -> Non
         import sys
         import movierec.commands.serve as s
         from movierec.cli import app
+        s.STOP_GRACE = 2.0
         s.bentoml_command = lambda *a: [sys.executable, "-c", {server!r}]
         app(["serve", "--port", "3999", "--model-dir", {str(model_dir)!r}])
     """)
