@@ -54,7 +54,7 @@ from recsys.availability.provider import (
     AvailabilityProvider,
     canonical_platform,
 )
-from recsys.data.schema import ITEM_ID
+from recsys.data.schema import ID_MAX, ITEM_ID
 from recsys.models.base import BaseRecommender
 
 logger = logging.getLogger("movierec.serving")
@@ -758,9 +758,8 @@ def _service_log() -> InferenceLog | None:
 
 # -- request and response schemas --------------------------------------------------------
 #: Ids are non-negative and JSON-safe integers (larger ones would overflow int64 look-ups).
-MAX_ID = 2**53
-UserId = Annotated[int, Field(strict=True, ge=0, le=MAX_ID, description="MovieLens user id")]
-ItemId = Annotated[int, Field(strict=True, ge=0, le=MAX_ID, description="MovieLens movie id")]
+UserId = Annotated[int, Field(strict=True, ge=0, le=ID_MAX, description="MovieLens user id")]
+ItemId = Annotated[int, Field(strict=True, ge=0, le=ID_MAX, description="MovieLens movie id")]
 TopK = Annotated[int, Field(strict=True, ge=1, le=MAX_K, description=f"1..{MAX_K}")]
 StrictFlag = Annotated[bool, Field(strict=True)]
 Platforms = Annotated[

@@ -19,6 +19,7 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.states import Failed
 
 from flows import steps
+from recsys.monitoring.incoming import incoming_path
 from recsys.params import load_params
 
 
@@ -120,7 +121,7 @@ def pipeline(
             return _validation_failed(batch_quality, f"{extra_ratings} (--extra-ratings)")
         tables["ratings"] = steps.cached_call(
             steps.combine_task, lambda path: [path], ratings_path=tables["ratings"],
-            extra_path=str(Path(extra_ratings).resolve()), out_dir=f"data/interim/{dataset}/combined")
+            extra_path=extra["ratings"], out_dir=f"data/interim/{dataset}/combined")
         logger.info("training on the dataset plus %s", extra_ratings)
 
     filtered = steps.filter_shilling(tables["ratings"], dataset, filter_cfg)
@@ -159,7 +160,7 @@ def pipeline(
     else:
         bento = steps.package(decision.get("champion_after"), uri, params_path)
 
-    incoming = Path(f"data/incoming/{dataset}/ratings.parquet")
+    incoming = incoming_path(dataset)
     current = str(incoming) if incoming.is_file() else split["test"]
     drift = steps.monitor(split["train"], current, tables["items"],
                           name=f"pipeline-{dataset}", params_path=params_path)

@@ -19,6 +19,7 @@ def deployments(dataset: str = "ml-100k", tracking_uri: str | None = None,
     """The nightly retraining and hourly monitoring deployments (both read ``params_path``)."""
     from flows.pipeline import pipeline
     from flows.steps import monitor
+    from recsys.monitoring.incoming import incoming_path
 
     nightly = pipeline.to_deployment(
         name="nightly-train", cron=NIGHTLY_CRON,
@@ -28,7 +29,7 @@ def deployments(dataset: str = "ml-100k", tracking_uri: str | None = None,
     hourly = monitor.to_deployment(
         name="hourly-monitor", cron=HOURLY_CRON,
         parameters={"reference_path": f"data/interim/{dataset}/split/train.parquet",
-                    "current_path": f"data/incoming/{dataset}/ratings.parquet",
+                    "current_path": str(incoming_path(dataset)),
                     "items_path": f"data/processed/{dataset}/items.parquet",
                     "name": "hourly", "params_path": params_path},
         description="Drift of the newest ratings against the training snapshot.",

@@ -3,8 +3,9 @@
 What can be checked before BentoML starts is checked here, once, with a one-line error:
 a model folder or items table that does not load would otherwise make BentoML restart its
 worker forever. ``bentoml serve`` runs in its own process group, to which SIGTERM and
-SIGINT are forwarded, and ``movierec serve`` waits for it, so stopping ``movierec serve``
-never leaves an orphaned server behind.
+SIGINT are forwarded (followed by SIGTERM, then SIGKILL, if it does not stop), and
+``movierec serve`` waits for it, so stopping ``movierec serve`` never leaves an orphaned
+server behind.
 """
 
 from __future__ import annotations
@@ -24,11 +25,10 @@ import typer
 from movierec.commands.common import console, fail, user_errors
 
 SERVICE = "bentos.service:MovieRecommender"
-#: How long the server gets to stop after a forwarded signal before it is killed.
-STOP_TIMEOUT = 30.0
-#: Seconds a forwarded signal gets before the next, firmer one (SIGTERM, then SIGKILL): a
-#: server started where SIGINT is ignored (a background job) would never see Ctrl+C's.
-STOP_GRACE = STOP_TIMEOUT / 3
+#: Seconds a forwarded signal gets before the next, firmer one (SIGTERM, then SIGKILL after
+#: as long again): a server started where SIGINT is ignored (a background job) would never
+#: see Ctrl+C's.
+STOP_GRACE = 10.0
 #: Availability settings that are not paths.
 NOT_PATHS = ("tmdb", "none", "off", "false")
 

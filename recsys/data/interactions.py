@@ -223,6 +223,14 @@ def id_ok(values: pd.Series) -> NDArray[np.bool_]:
     return np.array([_exact_id(v) for v in values.tolist()], dtype=bool)
 
 
+def _bad_ids(raw: pd.Series) -> tuple[pd.Series, NDArray[np.bool_]]:
+    """``raw`` as numbers, and which entries are missing or not ids in ``0..ID_MAX``."""
+    values = pd.to_numeric(raw, errors="coerce")
+    bad = raw.isna().to_numpy() | values.isna().to_numpy()
+    bad[~bad] = ~id_ok(values[~bad])
+    return values, bad
+
+
 def _exact_id(value: object) -> bool:
     try:
         number = int(value)  # type: ignore[call-overload]
@@ -337,10 +345,7 @@ def read_items(path: str | Path) -> pd.DataFrame:
     if missing:
         raise ValueError(f"{path}: missing column(s) {', '.join(missing)} of the items table; "
                          f"found {', '.join(map(str, frame.columns))}")
-    bad = frame[ITEM_ID].isna().to_numpy()
-    values = pd.to_numeric(frame[ITEM_ID], errors="coerce")
-    bad |= values.isna().to_numpy()
-    bad[~bad] = ~id_ok(values[~bad])
+    _, bad = _bad_ids(frame[ITEM_ID])
     if bad.any():
         raise ValueError(f"{path}: column 'item_id' holds ids that are missing or not integers "
                          f"in 0..2**53 in {_rows(bad)}")
@@ -407,9 +412,7 @@ def read_pairs(path: str | Path) -> pd.DataFrame:
     out = pd.DataFrame(index=frame.index)
     for column in (USER_ID, ITEM_ID):
         raw = frame[column]
-        values = pd.to_numeric(raw, errors="coerce")
-        bad = raw.isna().to_numpy() | values.isna().to_numpy()
-        bad[~bad] = ~id_ok(values[~bad])
+        values, bad = _bad_ids(raw)
         if bad.any():
             first = raw[bad].iloc[0]
             raise ValueError(f"{path}: column {column!r} holds ids that are missing or not "

@@ -538,9 +538,7 @@ class BaseRecommender(ABC):
             raise ModelLoadError(f"{folder} holds a {meta.get('model')!r} model, not {cls.name!r}")
         try:
             return cls._load(folder, meta)
-        except ModelLoadError:
-            raise
-        except MemoryError:
+        except (ModelLoadError, MemoryError):
             raise
         except Exception as exc:  # truncated .npz, missing arrays, bad config: all corrupt
             detail = (f"{Path(exc.filename).name}: {exc.strerror}"

@@ -227,9 +227,11 @@ def decide(
                             config.drift_share_threshold)
     snapshots = [data.snapshot]
     prediction: dict[str, float] | None = None
+    served_lists = 0
     if serving_reference is not None and serving_current is not None and len(serving_current):
         srv_ref = serving_features(serving_reference, reference, items)
         srv_cur = serving_features(comparable_served_lists(serving_current), reference, items)
+        served_lists = len(srv_cur)
         if len(srv_ref) and len(srv_cur):
             served = _evidently_drift(srv_ref, srv_cur, SERVING_NUMERIC, SERVING_CATEGORICAL,
                                       config.drift_share_threshold)
@@ -242,7 +244,6 @@ def decide(
     html_path = report_dir / f"{stamp}.html"
     if html:
         data.snapshot.save_html(str(html_path))
-    served_lists = len(srv_cur) if prediction is not None else 0
     prediction_drift = bool(prediction) and served_lists >= config.min_served_lists and any(
         v >= config.prediction_drift_threshold
         for k, v in (prediction or {}).items() if k in SERVING_NUMERIC

@@ -110,9 +110,9 @@ def log_recommender(
     requirements = list(BASE_REQUIREMENTS)
     if any(model_dir.rglob("*.keras")):
         requirements += list(KERAS_REQUIREMENTS)
+    wrapper = RecommenderPyfunc()
+    wrapper.recommender = recommender
     with quiet_mlflow_notices():
-        wrapper = RecommenderPyfunc()
-        wrapper.recommender = recommender
         signature = infer_signature(example, wrapper.predict(None, example))
         return mlflow.pyfunc.log_model(
             name=name,
@@ -124,17 +124,16 @@ def log_recommender(
         )
 
 
-#: MLflow's notices on every logged model that do not apply here: the signature is given
-#: explicitly (so its type-hint inference is moot), ids are never missing, the model is a
-#: project class loaded by our own code, and pip's version is pinned by the lock file.
-_NOTICES = ("Type hint used in the model's predict function", "Inferred schema contains integer",
-            "Failed to infer signature from type hint")
+#: MLflow's notices on every logged or loaded model that do not apply here: ids are never
+#: missing (integer schema columns), the pickled class is this project's own (CloudPickle)
+#: and pip's version is pinned by the lock file.
+_NOTICES = ("Inferred schema contains integer",)
 _NOTICE_LOGGERS = ("mlflow.pyfunc", "mlflow.utils.environment")
 
 
 @contextlib.contextmanager
 def quiet_mlflow_notices() -> Iterator[None]:
-    """Silence the notices above for one ``log_model`` call (errors still show)."""
+    """Silence the notices above while a model is logged or loaded (errors still show)."""
     loggers = [logging.getLogger(name) for name in _NOTICE_LOGGERS]
     levels = [logger.level for logger in loggers]
     with warnings.catch_warnings():

@@ -355,11 +355,11 @@ def load_version(
 def _load(mv: Any, model_uri: str, alias: str, tracking_uri: str | None) -> ChampionInfo:
     import mlflow.pyfunc
 
+    from recsys.tracking.pyfunc import quiet_mlflow_notices
+
     uri = resolve_tracking_uri(tracking_uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    from recsys.tracking.pyfunc import quiet_mlflow_notices
-
     with quiet_mlflow_notices():
         loaded = mlflow.pyfunc.load_model(model_uri)
     wrapper = loaded.unwrap_python_model()
