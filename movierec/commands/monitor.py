@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from movierec.commands.common import console, fail, print_json_line, user_errors
+from movierec.commands.common import console, error_message, fail, print_json_line, user_errors
 
 
 def _monitor_config(params_path: Path, **overrides: Any) -> Any:
@@ -112,21 +112,34 @@ def _serving_reference(reference: Any, served: Any) -> Any:
     return serving_reference(champion.recommender, reference, list_lengths=lengths)
 
 
+def configured_pipeline() -> Any:
+    """The training flow, imported only after ``flows.runtime.configure``: Prefect reads its
+    settings (its home, the temporary server's start-up timeout) when it is imported."""
+    from flows.runtime import configure
+
+    configure()
+    from flows.pipeline import pipeline
+
+    return pipeline
+
+
 def _retrain(dataset: str, batch: Any, params: Path) -> dict[str, Any]:
     """Rerun the training pipeline on the dataset plus the incoming ratings and the batch.
 
     The batch joins the incoming ratings only when the pipeline completes; a failed retrain
     leaves them as they were, so the batch is still new data at the next check.
     """
-    from flows.pipeline import pipeline
-    from flows.runtime import configure
     from recsys.monitoring.incoming import incoming_path, staged_batch
 
-    configure()
+    pipeline = configured_pipeline()
     with staged_batch(incoming_path(dataset), batch) as extra, console.status(
             "retraining: running the pipeline on the dataset plus the new ratings"):
-        state: Any = pipeline(dataset=dataset, params_path=str(params), extra_ratings=str(extra),
-                              skip_package=True, return_state=True)
+        try:
+            state: Any = pipeline(dataset=dataset, params_path=str(params),
+                                  extra_ratings=str(extra), skip_package=True, return_state=True)
+        except Exception as exc:  # the flow could not run at all (e.g. no Prefect server)
+            fail(f"retraining pipeline could not run: {error_message(exc)}; the batch was not "
+                 "added to the incoming data")
         if not state.is_completed():  # fail() raises: the batch stays out of the incoming data
             fail(f"retraining pipeline {state.name.lower()}: {state.message}; the batch was "
                  "not added to the incoming data")

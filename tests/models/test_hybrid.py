@@ -282,7 +282,7 @@ def test_session_ease_without_timestamps_is_plain_ease() -> None:
 
 
 @pytest.mark.slow
-def test_hybrid_beats_its_best_cf_component(ml100k: tuple[pd.DataFrame, ...]) -> None:
+def test_hybrid_beats_plain_ease(ml100k: tuple[pd.DataFrame, ...]) -> None:
     from recsys.evaluation.evaluate import evaluate_model
     from recsys.evaluation.splits import split_ratings
 
@@ -293,7 +293,8 @@ def test_hybrid_beats_its_best_cf_component(ml100k: tuple[pd.DataFrame, ...]) ->
     hybrid = create("hybrid").fit(train)
     ease_ndcg = evaluate_model(ease, train, split.test)["ndcg_at_10"]
     hybrid_ndcg = evaluate_model(hybrid, train, split.test)["ndcg_at_10"]
-    # measured 0.4969 vs 0.4795: the blend of several CF models is worth ~0.017 NDCG@10
+    # measured 0.4991 vs 0.4795 for EASE^R (the blend of several CF models; its timeline
+    # component alone scores 0.5005)
     assert hybrid_ndcg >= ease_ndcg + 0.005
 
 

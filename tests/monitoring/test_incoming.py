@@ -87,3 +87,33 @@ def test_monitor_keeps_the_batch_out_of_incoming_when_the_retrain_fails(tmp_path
     assert incoming.read_bytes() == before
     assert sorted(p.name for p in incoming.parent.iterdir()) == ["ratings.parquet"]
     assert not (tmp_path / ".movierec" / "monitor" / "state.json").exists()  # no cooldown
+
+
+@pytest.mark.integration
+def test_monitor_reports_a_retrain_that_cannot_start_in_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flow that cannot run at all (Prefect's temporary server did not start) is an error
+    line, not a traceback, and the batch stays out of the incoming data."""
+    from typer.testing import CliRunner
+
+    import movierec.commands.monitor as monitor_command
+    from movierec.cli import app
+
+    _ratings(range(1, 41)).to_csv(tmp_path / "reference.csv", index=False)
+    _ratings(range(5000, 5040), seed=3, start=890_000_000).to_csv(tmp_path / "batch.csv", index=False)
+    params = yaml.safe_load((Path(__file__).parents[2] / "params.yaml").read_text())
+    params["monitor"] = {**params.get("monitor", {}), "min_batch_rows": 10, "cooldown_hours": 0}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+
+    def unreachable(**_: object) -> None:
+        raise RuntimeError("Timed out while attempting to connect to ephemeral Prefect API server.")
+
+    monkeypatch.setattr(monitor_command, "configured_pipeline", lambda: unreachable)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["monitor", "--current", "batch.csv", "--reference",
+                                      "reference.csv", "--skip-validation"])
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "retraining pipeline could not run: Timed out while attempting" in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+    assert not incoming_path("ml-100k", tmp_path).exists()

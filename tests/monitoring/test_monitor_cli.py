@@ -57,3 +57,29 @@ def test_bad_inputs_are_one_line_errors(batch: Path, tmp_path: Path, case: str,
     assert code == 1, output
     assert "Traceback" not in output
     assert expected in output, output
+
+
+def test_retraining_loads_prefect_with_the_projects_settings(tmp_path: Path) -> None:
+    """Prefect reads its settings when imported, so the retrain step must configure the
+    environment first: else its state lands in ~/.prefect and the temporary server gets
+    Prefect's 20 s start-up timeout instead of ours (it timed out on a loaded CI machine)."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from movierec.commands.monitor import configured_pipeline\n"
+        "configured_pipeline()\n"
+        "from prefect.settings import get_current_settings\n"
+        "s = get_current_settings()\n"
+        "print(s.home, s.server.ephemeral.startup_timeout_seconds)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env["PYTHONPATH"] = str(Path(__file__).parents[2])
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120, check=True)
+    home, timeout = result.stdout.split()[-2:]
+    assert Path(home) == (tmp_path / ".movierec" / "prefect").resolve()
+    from flows.runtime import EPHEMERAL_DEFAULTS
+
+    assert float(timeout) == float(EPHEMERAL_DEFAULTS["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"])
