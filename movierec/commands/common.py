@@ -21,7 +21,8 @@ console = Console(stderr=True)
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print ``message`` as an error on stderr and exit with ``code``."""
     # the message is text, not markup: paths and GX names like [expect_...] stay as they are
-    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    # one line however long: the terminal wraps it, and a log keeps it whole for grep
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

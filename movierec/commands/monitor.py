@@ -56,9 +56,9 @@ def monitor(
     drifted_columns, report, ...).
     """
     from recsys.data.interactions import read_ratings
+    from recsys.data.tables import read_table_file
     from recsys.monitoring.drift import decide, read_inference_log, record_retrain
     from recsys.monitoring.incoming import incoming_path, training_snapshot
-    from recsys.validation.validate import read_table
 
     default_reference = reference is None
     reference = reference or processed_dir / dataset / "ratings.parquet"
@@ -73,7 +73,7 @@ def monitor(
         if default_reference:  # plus what the earlier retrains learnt from
             ref = training_snapshot(ref, incoming_path(dataset))
         cur = read_ratings(current)
-        item_table = read_table(items, "items") if items.is_file() else None
+        item_table = read_table_file(items, "items table") if items.is_file() else None
     config = _monitor_config(params)
     serving_ref = serving_cur = None
     if inference_log is not None:

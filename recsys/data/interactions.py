@@ -25,6 +25,7 @@ from recsys.data.schema import (
     USER_ID,
     RatingScale,
 )
+from recsys.data.tables import read_table_file, require_file
 
 
 @dataclass(frozen=True)
@@ -188,17 +189,7 @@ def read_ratings(path: str | Path, scale: RatingScale | None = None) -> pd.DataF
             is not a table, lacks columns or holds values the data contract forbids.
     """
     path = Path(path)
-    require_file(path)
-    if path.suffix == ".parquet":
-        try:
-            frame = pd.read_parquet(path)
-        except Exception as exc:  # pyarrow raises several unrelated types for a bad file
-            raise ValueError(f"{path}: not a readable Parquet file ({exc})") from None
-    else:
-        try:
-            frame = pd.read_csv(path)
-        except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-            raise ValueError(f"{path}: not a readable CSV file ({exc})") from None
+    frame = read_table_file(path, "ratings table")
     missing = [c for c in RATING_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(
@@ -319,28 +310,16 @@ def check_known_items(
         )
 
 
-def require_file(path: Path) -> None:
-    """Raise ``FileNotFoundError`` (or ``ValueError`` for a folder) naming ``path``."""
-    if path.is_dir():
-        raise ValueError(f"{path}: is a folder, expected a file")
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-
-
 def read_items(path: str | Path) -> pd.DataFrame:
-    """An items table (Parquet, as ``movierec data prepare`` writes it) with at least
-    ``item_id`` and ``title``, ids integers in ``0..ID_MAX``.
+    """An items table (Parquet, as ``movierec data prepare`` writes it, or CSV) with at
+    least ``item_id`` and ``title``, ids integers in ``0..ID_MAX``.
 
     Raises:
         FileNotFoundError: for a missing file.
-        ValueError: naming the file for one that is not Parquet or lacks those columns.
+        ValueError: naming the file for one that is not a table or lacks those columns.
     """
     path = Path(path)
-    require_file(path)
-    try:
-        frame = pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises several unrelated types for a bad file
-        raise ValueError(f"{path}: not a readable Parquet items table ({exc})") from None
+    frame = read_table_file(path, "items table")
     missing = [c for c in (ITEM_ID, "title") if c not in frame.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {', '.join(missing)} of the items table; "
@@ -393,18 +372,15 @@ def read_user_ids(path: str | Path) -> list[int]:
 
 
 def read_pairs(path: str | Path) -> pd.DataFrame:
-    """The ``user_id``, ``item_id`` columns of a CSV as int64 ids in ``0..ID_MAX``.
+    """The ``user_id``, ``item_id`` columns of a CSV (or Parquet) table as int64 ids in
+    ``0..ID_MAX``.
 
     Raises:
         FileNotFoundError: for a missing file.
         ValueError: naming the file, the column and the rows for bad or missing ids.
     """
     path = Path(path)
-    require_file(path)
-    try:
-        frame = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: not a readable CSV file ({exc})") from None
+    frame = read_table_file(path, "pairs table")
     missing = [c for c in (USER_ID, ITEM_ID) if c not in frame.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {', '.join(missing)}; expected "

@@ -23,6 +23,7 @@ import pandas as pd
 
 from recsys.data.registry import get_spec
 from recsys.data.schema import ITEM_ID, RATING, TIMESTAMP, USER_ID
+from recsys.data.tables import UnreadableTableError, read_table_file
 from recsys.validation.suites import (
     DEFAULT_SUITES_DIR,
     LOOKUP_COLUMNS,
@@ -43,11 +44,6 @@ KEY_COLUMNS: dict[str, list[str]] = {
     "items": [ITEM_ID],
     "users": [USER_ID],
 }
-_PARQUET_SUFFIXES = {".parquet", ".pq"}
-
-
-class UnreadableTableError(ValueError):
-    """A file that is not a CSV or Parquet table (binary, JSON, empty, malformed)."""
 
 
 class ValidationError(Exception):
@@ -156,7 +152,8 @@ def _format_row(row: Any) -> str:
 
 
 def read_table(source: TableInput, table: str = "table") -> pd.DataFrame:
-    """Read a CSV or Parquet file (Parquet by magic bytes or suffix), or pass a frame through.
+    """Read a CSV or Parquet file (:func:`recsys.data.tables.read_table_file`), or pass a
+    frame through.
 
     Raises:
         FileNotFoundError: the path does not exist.
@@ -164,28 +161,7 @@ def read_table(source: TableInput, table: str = "table") -> pd.DataFrame:
     """
     if isinstance(source, pd.DataFrame):
         return source
-    path = Path(source)
-    if not path.is_file():
-        raise FileNotFoundError(f"{table}: {path}: no such file")
-    with path.open("rb") as handle:
-        head = handle.read(8192)
-    if not head.strip():
-        raise UnreadableTableError(f"{path} is empty")
-    if head.startswith(b"PAR1") or path.suffix.lower() in _PARQUET_SUFFIXES:
-        try:
-            return pd.read_parquet(path)
-        except Exception as exc:  # pyarrow raises several unrelated types for a bad file
-            raise UnreadableTableError(f"{path}: not a readable Parquet file ({exc})") from exc
-    if b"\x00" in head:
-        raise UnreadableTableError(f"{path}: a binary file, not a CSV or Parquet table")
-    if head.lstrip()[:1] in (b"{", b"["):
-        raise UnreadableTableError(f"{path}: looks like JSON, not a CSV or Parquet table")
-    try:
-        return pd.read_csv(path)
-    except UnicodeDecodeError as exc:
-        raise UnreadableTableError(f"{path}: not UTF-8 text, so not a CSV table ({exc})") from exc
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise UnreadableTableError(f"{path}: not a readable CSV file ({exc})") from exc
+    return read_table_file(source, f"{table} table")
 
 
 def _for_gx(frame: pd.DataFrame) -> pd.DataFrame:

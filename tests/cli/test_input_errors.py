@@ -261,3 +261,16 @@ def test_paths_with_brackets_are_printed_as_text(tmp_path: Path) -> None:
     assert result.exit_code != 0
     assert "MarkupError" not in repr(result.exception)
     assert "[bold]model" in "".join(result.output.split())
+
+
+def test_a_long_error_stays_on_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """A log or a calling tool gets the whole message on one ``error:`` line (rich would
+    otherwise wrap it at 80 columns when stderr is not a terminal)."""
+    import typer
+
+    from movierec.commands.common import fail
+
+    message = "/a/long/path/" + "x" * 150 + "/ratings.csv: no such file"
+    with pytest.raises(typer.Exit):
+        fail(message)
+    assert capsys.readouterr().err == f"error: {message}\n"
