@@ -6,6 +6,8 @@ import json
 import os
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +18,39 @@ from rich.console import Console
 from rich.markup import escape
 
 console = Console(stderr=True)
+
+
+#: Seconds between the "still working" lines of :func:`working` when there is no terminal.
+HEARTBEAT_SECONDS = 15.0
+
+
+@contextmanager
+def working(what: str, every: float = HEARTBEAT_SECONDS) -> Iterator[None]:
+    """Show that ``what`` is in progress: a spinner on a terminal. Without one (a log file,
+    a pipe, CI), where a spinner leaves nothing, a line every ``every`` seconds while it
+    runs and one with the time it took; work shorter than ``every`` prints nothing."""
+    if console.is_terminal:
+        with console.status(what):
+            yield
+        return
+    start = time.perf_counter()
+    stop = threading.Event()
+
+    def heartbeat() -> None:
+        while not stop.wait(every):
+            console.print(f"{escape(what)}: still working ({time.perf_counter() - start:.0f} s)",
+                          highlight=False, soft_wrap=True)
+
+    beat = threading.Thread(target=heartbeat, name="movierec-heartbeat", daemon=True)
+    beat.start()
+    try:
+        yield  # an exception propagates: the caller's error line says what went wrong
+    finally:
+        stop.set()
+        beat.join()
+    took = time.perf_counter() - start
+    if took >= every:
+        console.print(f"{escape(what)}: done in {took:.1f} s", highlight=False, soft_wrap=True)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from movierec.commands.common import check_output, console, fail, print_json_line, user_errors
+from movierec.commands.common import (
+    check_output,
+    console,
+    fail,
+    print_json_line,
+    user_errors,
+    working,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -137,7 +144,7 @@ def fit_cmd(
         items = load_items(dataset, processed_dir)
         check_known_items(ratings, items, train, dataset)
         data = Interactions.from_frame(ratings, items)
-    with console.status(f"fitting {model} on {len(ratings):,} ratings"), \
+    with working(f"fitting {model} on {len(ratings):,} ratings"), \
             user_errors(FloatingPointError):
         try:
             recommender.fit(data)
@@ -239,7 +246,7 @@ def evaluate_cmd(
         make_model(model, params)  # validate before the work
         ratings, items, _ = load_processed(dataset, processed_dir)
         split = split_ratings(ratings, protocol, seed=seed, test_size=test_size)
-    with console.status(f"fitting and evaluating {model} ({protocol})"), user_errors():
+    with working(f"fitting and evaluating {model} ({protocol})"), user_errors():
         _, result = fit_and_evaluate(model, params, split.train, split.test, items, k=k, seed=seed)
     table = Table(title=f"{model} on {dataset} ({protocol}, k={k}, seed={seed})")
     table.add_column("metric")

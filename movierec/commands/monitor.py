@@ -8,7 +8,14 @@ from typing import Annotated, Any
 
 import typer
 
-from movierec.commands.common import console, error_message, fail, print_json_line, user_errors
+from movierec.commands.common import (
+    console,
+    error_message,
+    fail,
+    print_json_line,
+    user_errors,
+    working,
+)
 
 
 def _monitor_config(params_path: Path, **overrides: Any) -> Any:
@@ -82,7 +89,7 @@ def monitor(
         with user_errors():
             serving_cur = read_inference_log(inference_log)
         serving_ref = _serving_reference(ref, serving_cur)
-    with console.status("computing drift reports (Evidently)"):
+    with working("computing drift reports (Evidently)"):
         decision = decide(ref, cur, items=item_table, serving_reference=serving_ref,
                           serving_current=serving_cur, config=config, report_dir=report_dir,
                           state_path=state)
@@ -132,7 +139,7 @@ def _retrain(dataset: str, batch: Any, params: Path) -> dict[str, Any]:
     from recsys.monitoring.incoming import incoming_path, staged_batch
 
     pipeline = configured_pipeline()
-    with staged_batch(incoming_path(dataset), batch) as extra, console.status(
+    with staged_batch(incoming_path(dataset), batch) as extra, working(
             "retraining: running the pipeline on the dataset plus the new ratings"):
         try:
             state: Any = pipeline(dataset=dataset, params_path=str(params),
@@ -168,12 +175,17 @@ def simulate(
     with user_errors():
         ratings, items, _ = load_processed(dataset, processed_dir)
     config = _monitor_config(params, cooldown_hours=cooldown_hours)
-    with Progress(console=console, transient=True) as bar:
+    with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
         task = bar.add_task("replaying weekly batches", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+            if not console.is_terminal and (done % 10 == 0 or done == total):
+                console.print(f"replaying weekly batches: {done}/{total}", highlight=False)
+
         result = run_simulation(
             ratings, items, model=model, initial_weeks=initial_weeks, config=config,
-            report_dir=Path("reports/drift-simulation"),
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
+            report_dir=Path("reports/drift-simulation"), progress=progress,
         )
     write_report(result, out, out.with_suffix(".png"))
     means = result.batches[["ndcg_static", "ndcg_on_drift", "ndcg_always"]].mean()

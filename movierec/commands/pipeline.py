@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from movierec.commands.common import console, fail
+from movierec.commands.common import console, fail, working
 
 PREFECT_PORT = 4200
 
@@ -66,7 +66,7 @@ def run(
         if unknown:
             fail(f"unknown model(s) {', '.join(unknown)}; choose from: {', '.join(MODELS)}")
     start = time.perf_counter()
-    with console.status("running the pipeline (Prefect, ephemeral mode)..."):
+    with working("running the pipeline (Prefect, ephemeral mode)..."):
         from flows.pipeline import pipeline
 
         state: Any = pipeline(dataset=dataset, models=variants, params_path=str(params),

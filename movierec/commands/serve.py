@@ -22,7 +22,7 @@ from typing import Annotated
 
 import typer
 
-from movierec.commands.common import console, fail, user_errors
+from movierec.commands.common import console, fail, user_errors, working
 
 SERVICE = "bentos.service:MovieRecommender"
 #: Seconds a forwarded signal gets before the next, firmer one (SIGTERM, then SIGKILL after
@@ -49,7 +49,7 @@ def check_inputs(model_dir: Path | None, items: Path | None, availability: str |
         elif not from_bento:  # the champion, as the service resolves it at start-up
             from bentos.service import load_serve_config, resolve_model
 
-            with console.status("loading the champion model"):
+            with working("loading the champion model"):
                 resolve_model(load_serve_config()[0])
         if items is not None:
             read_items(items)

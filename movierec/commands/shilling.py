@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from movierec.commands.common import check_output, console, fail, user_errors
+from movierec.commands.common import check_output, console, fail, user_errors, working
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -102,7 +102,7 @@ def detect_cmd(
         _check_outputs(ratings, {"--out": out})
     with user_errors():
         frame = read_ratings(ratings)
-        with console.status(f"scoring {frame['user_id'].nunique():,} users with {detector}"):
+        with working(f"scoring {frame['user_id'].nunique():,} users with {detector}"):
             scores = score_users(frame, detector=detector, threshold=threshold, seed=seed)
     n_flagged = int(scores["flagged"].sum())
     if out is None:
@@ -136,7 +136,7 @@ def filter_cmd(
     _check_outputs(ratings, outputs)
     with user_errors():
         frame = read_ratings(ratings)
-        with console.status(f"screening {frame['user_id'].nunique():,} users"):
+        with working(f"screening {frame['user_id'].nunique():,} users"):
             try:
                 result = filter_ratings(frame, threshold=threshold,
                                         max_removed_share=max_removed_share, seed=seed)
@@ -180,7 +180,7 @@ def train_reference_cmd(
         dataset = ratings.parent.name if ratings.stem == "ratings" else ratings.stem
     written = []
     for cls in (SupervisedDetector, EnsembleDetector):
-        with console.status(f"training the {cls.name} reference model"):
+        with working(f"training the {cls.name} reference model"):
             detector = cls(training="self", attacks_per_kind=attacks_per_kind, seed=seed).train(frame)
         target = (out_dir / cls.name) if out_dir is not None else None
         written.append(detector.save_reference(target, dataset=dataset))

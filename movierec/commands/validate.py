@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from movierec.commands.common import console, fail, user_errors
+from movierec.commands.common import console, fail, user_errors, working
 
 
 def validate_cmd(
@@ -45,7 +45,7 @@ def validate_cmd(
     with user_errors(UnknownDatasetError):
         config = ValidateConfig.from_params(params)
     if write_suites:
-        with console.status("generating expectation suites"):
+        with working("generating expectation suites"):
             written = write_suite_files(suites_dir, config)
         console.print(f"[green]wrote[/] {len(written)} suites to {suites_dir}/")
         return
@@ -54,7 +54,7 @@ def validate_cmd(
 
     from recsys.validation.validate import validate_tables
 
-    with user_errors(UnknownDatasetError), console.status(
+    with user_errors(UnknownDatasetError), working(
         f"validating {dataset} tables with Great Expectations"
     ):
         result = validate_tables(ratings, items, users, dataset=dataset, docs_dir=docs_dir,

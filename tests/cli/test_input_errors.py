@@ -274,3 +274,30 @@ def test_a_long_error_stays_on_one_line(capsys: pytest.CaptureFixture[str]) -> N
     with pytest.raises(typer.Exit):
         fail(message)
     assert capsys.readouterr().err == f"error: {message}\n"
+
+
+def test_long_work_without_a_terminal_leaves_progress_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    """No terminal (a log, CI): a spinner shows nothing, so long work prints a line every
+    ``every`` seconds and its duration; short work prints nothing."""
+    import time
+
+    from movierec.commands.common import console, working
+
+    assert not console.is_terminal
+    with working("fitting hybrid on 75,000 ratings", every=0.1):
+        time.sleep(0.35)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) >= 2
+    assert all(line.startswith("fitting hybrid on 75,000 ratings: still working (")
+               for line in lines[:-1])
+    assert lines[-1].startswith("fitting hybrid on 75,000 ratings: done in 0.")
+    with working("a quick step", every=5.0):
+        pass
+    assert capsys.readouterr().err == ""
+    with pytest.raises(RuntimeError), working("a failing step", every=0.1):
+        time.sleep(0.35)
+        raise RuntimeError("boom")
+    lines = capsys.readouterr().err.splitlines()
+    assert lines and all(line.startswith("a failing step: still working (") for line in lines)
+    time.sleep(0.3)  # the heartbeat has stopped: nothing more arrives
+    assert capsys.readouterr().err == ""
