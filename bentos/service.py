@@ -389,6 +389,8 @@ class RecommendationEngine:
                 year = None if years is None or pd.isna(years[pos]) else int(years[pos])
                 self._meta[int(item_id)] = (None if pd.isna(title) else str(title), year)
         self._known_platforms = set(availability.platforms()) if availability is not None else set()
+        regions = availability.regions() if availability is not None else None
+        self._regions: frozenset[str] | None = None if regions is None else frozenset(regions)
         self._candidates: dict[tuple[frozenset[str], str], np.ndarray] = {}
 
     @classmethod
@@ -411,8 +413,16 @@ class RecommendationEngine:
                    default_region=config.region)
 
     # -- helpers -------------------------------------------------------------------------
+    def _region_gap(self, region: str) -> str | None:
+        """Why there is no availability for ``region`` when the provider has no data for it
+        (``None`` when it has): its movies are then unknown, not unavailable."""
+        if self.availability is None or self._regions is None or region in self._regions:
+            return None
+        return (f"no streaming data for region {region}: the catalogues cover "
+                f"{', '.join(sorted(self._regions)) or 'no region'}")
+
     def _offers(self, item_id: int, region: str) -> list[dict[str, Any]] | None:
-        if self.availability is None:
+        if self.availability is None or self._region_gap(region) is not None:
             return None
         try:
             offers = self.availability.offers(item_id, region)
@@ -439,6 +449,9 @@ class RecommendationEngine:
             return None, None
         if self.availability is None:
             return None, "platform filter not applied: " + NO_AVAILABILITY_HINT
+        gap = self._region_gap(region)
+        if gap is not None:
+            return None, "platform filter not applied: " + gap
         wanted = sorted({canonical_platform(p) for p in platforms})
         if self.availability.name == "catalogue":
             unknown = [p for p in wanted if p not in self._known_platforms]
@@ -487,6 +500,8 @@ class RecommendationEngine:
         start = time.perf_counter()
         region = self._region(region)
         candidates, note = self._platform_candidates(platforms, region)
+        if not platforms:
+            note = self._region_gap(region)
         if candidates is not None and candidates.size == 0:
             frame = pd.DataFrame({ITEM_ID: [], "score": [], "rank": []})
             cold = user_id not in self.recommender.users_
@@ -515,6 +530,8 @@ class RecommendationEngine:
         known_items = self.recommender.items_
         unknown = [i for i in liked_item_ids if i not in known_items]
         candidates, note = self._platform_candidates(platforms, region)
+        if not platforms:
+            note = self._region_gap(region)
         if candidates is not None and candidates.size == 0:
             frame, folded_in = pd.DataFrame({ITEM_ID: [], "score": [], "rank": []}), False
         else:

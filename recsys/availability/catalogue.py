@@ -252,6 +252,10 @@ class CatalogueProvider:
     def platforms(self) -> list[str]:
         return list(self._platforms)
 
+    def regions(self) -> list[str]:
+        """The regions the catalogues list offers for (others have no data, not no offers)."""
+        return sorted({str(r).upper() for r in self.catalogue["region"]})
+
     def offers(self, item_id: int, region: str = DEFAULT_REGION) -> list[Offer] | None:
         """Offers in ``region``; an unmatched movie has none (an empty list)."""
         region = region.upper()

@@ -89,6 +89,11 @@ class AvailabilityProvider(Protocol):
         """Canonical names of the platforms this provider knows."""
         ...
 
+    def regions(self) -> list[str] | None:
+        """The regions this provider has data for; ``None``: any region (looked up per
+        request)."""
+        ...
+
     def offers(self, item_id: int, region: str = DEFAULT_REGION) -> list[Offer] | None:
         """Offers of one MovieLens movie in ``region``; ``None`` = no information."""
         ...

@@ -238,6 +238,10 @@ class TMDBProvider:
     def platforms(self) -> list[str]:
         return sorted({o.platform for offers in self._offers.values() for o in offers})
 
+    def regions(self) -> None:
+        """Any region: TMDB answers per movie for every country it covers."""
+        return None
+
     def offers(self, item_id: int, region: str = DEFAULT_REGION) -> list[Offer] | None:
         offers = self._load(int(item_id))
         if offers is None:

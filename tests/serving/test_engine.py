@@ -76,3 +76,35 @@ def test_log_keeps_records_with_nan_requests(tmp_path: Path) -> None:
     log.close()
     record = json.loads((tmp_path / "log.jsonl").read_text())
     assert record["status"] == 400 and "NaN" in record["request"]
+
+
+def test_a_region_the_catalogues_do_not_cover_is_unknown_not_unavailable(
+        served_model_dir: Path, ml100k: tuple[pd.DataFrame, ...], tmp_path: Path) -> None:
+    """With US-only catalogues, ``region: "GB"`` (or a made-up "XX") has no data: each
+    movie's availability is null, not [], the platform filter is not applied (it used to
+    return no movie at all), and the note says why."""
+    from recsys.availability.catalogue import CatalogueProvider, read_long
+
+    path = tmp_path / "offers.csv"
+    path.write_text("title,year,imdb_id,tmdb_id,platform,region,offer_type\n"
+                    "Toy Story,1995,,,netflix,US,flatrate\n"
+                    "Star Wars,1977,,,netflix,US,flatrate\n")
+    provider = CatalogueProvider(read_long(path), ml100k[1])
+    assert provider.regions() == ["US"]
+    engine = RecommendationEngine(model_from_folder(served_model_dir), ml100k[1], provider)
+
+    us = engine.recommend(1, k=5, exclude_seen=False, platforms=["netflix"], region="us")
+    assert us["note"] is None or "region" not in us["note"]
+    assert 0 < len(us["items"]) <= 2
+    assert all(m["availability"][0]["platform"] == "netflix" for m in us["items"])
+
+    for region in ("GB", "xx"):
+        body = engine.recommend(1, k=5, platforms=["netflix"], region=region)
+        assert len(body["items"]) == 5
+        assert all(m["availability"] is None for m in body["items"])
+        assert body["note"] == (f"platform filter not applied: no streaming data for region "
+                                f"{region.upper()}: the catalogues cover US")
+        plain = engine.recommend(1, k=5, region=region)
+        assert plain["note"].startswith(f"no streaming data for region {region.upper()}")
+        visitor = engine.recommend_new_user([1, 50], k=5, platforms=["netflix"], region=region)
+        assert len(visitor["items"]) == 5 and "platform filter not applied" in visitor["note"]
