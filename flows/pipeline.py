@@ -52,6 +52,20 @@ def evaluation_key(data_digest: str, evaluate_settings: dict[str, Any], ratings_
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+def metrics_path(params: dict[str, Any], dataset: str, variants: list[str], report_dir: str,
+                 other_ratings: str | None) -> str:
+    """Where the run's metrics go: ``metrics.json``, the file DVC tracks, only for the run
+    ``params.yaml`` describes (its dataset and variants, no other ratings); any other run
+    (``--models a,b``, another dataset, a new batch) writes beside its leaderboard instead
+    of overwriting the tracked figures."""
+    data_cfg = params.get("data") or {}
+    train_cfg = params.get("train") or {}
+    default = (dataset == str(data_cfg.get("dataset", "ml-100k"))
+               and sorted(variants) == sorted(train_cfg.get("models") or ["popularity"])
+               and not other_ratings)
+    return "metrics.json" if default else str(Path(report_dir) / "metrics.json")
+
+
 @flow(name="pipeline", log_prints=True)
 def pipeline(
     dataset: str | None = None,
@@ -135,7 +149,10 @@ def pipeline(
         task_runner=task_runner(runner, address=dask_address, workers=workers)
     )(variants, {v: dict(train_cfg.get(v) or {}) for v in variants}, split, tables["items"],
       f"models/{dataset}", k, seed)
-    board = steps.evaluate(trained["results"], metric, direction, f"reports/evaluation/{dataset}")
+    report_dir = f"reports/evaluation/{dataset}"
+    board = steps.evaluate(trained["results"], metric, direction, report_dir,
+                           metrics_file=metrics_path(params, dataset, variants, report_dir,
+                                                     ratings_path or extra_ratings))
     create_markdown_artifact(
         key=_artifact_key(f"leaderboard-{dataset}"), description=f"Leaderboard by {metric}",
         markdown=f"# Leaderboard ({dataset}, by {metric})\n\n{board['markdown']}\n",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,35 @@ def test_first_run_registers_the_best_as_champion(first_run: dict[str, Any], pro
     assert [r["aliases"] for r in list_versions(tracking_uri=uri)] == [["challenger", "champion"]]
     for report in ("evaluation", "metrics"):
         assert (project / first_run["reports"][report]).is_file()
+    assert first_run["reports"]["metrics"] == "metrics.json"  # the run params.yaml describes
+
+
+def test_a_run_of_some_variants_leaves_the_tracked_metrics_alone(
+    first_run: dict[str, Any], project: Path, mirror: Path, tmp_path: Path, helpers: Any
+) -> None:
+    """``metrics.json`` (tracked by DVC) holds the figures of the run ``params.yaml``
+    describes; ``movierec run --models popularity`` writes beside its leaderboard."""
+    tracked = (project / "metrics.json").read_text()
+    state = helpers.run_pipeline(project, mirror, models=["popularity"],
+                                 tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert state.is_completed(), state.message
+    summary = state.result()
+    assert summary["reports"]["metrics"] == "reports/evaluation/ml-100k/metrics.json"
+    assert list(json.loads((project / summary["reports"]["metrics"]).read_text())["variants"]) == [
+        "popularity"]
+    assert (project / "metrics.json").read_text() == tracked
+
+
+def test_metrics_path_is_the_tracked_file_only_for_the_described_run() -> None:
+    from flows.pipeline import metrics_path
+
+    params = {"data": {"dataset": "ml-100k"}, "train": {"models": ["ease", "popularity"]}}
+    here = "reports/evaluation/ml-100k"
+    assert metrics_path(params, "ml-100k", ["popularity", "ease"], here, None) == "metrics.json"
+    assert metrics_path(params, "ml-100k", ["ease"], here, None) == f"{here}/metrics.json"
+    assert metrics_path(params, "ml-1m", ["ease", "popularity"], "r", None) == "r/metrics.json"
+    assert metrics_path(params, "ml-100k", ["ease", "popularity"], here, "batch.csv") == (
+        f"{here}/metrics.json")
 
 
 def test_second_run_reuses_cached_steps_and_keeps_champion(
