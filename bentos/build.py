@@ -138,3 +138,15 @@ def build_bento(model_dir: str | Path | None = None, items: str | Path | None = 
 
 if __name__ == "__main__":  # pragma: no cover - thin script entry point
     print(build_bento())
+
+
+def bento_exists(tag: str) -> bool:
+    """Whether the Bento ``tag`` is (still) in the BentoML store."""
+    import bentoml
+    from bentoml.exceptions import NotFound
+
+    try:
+        bentoml.get(tag)
+    except NotFound:
+        return False
+    return True

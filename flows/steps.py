@@ -424,8 +424,12 @@ def package(champion_version: str | None, tracking_uri: str, params_path: str = 
         return {"bento": None, "skipped": True}
     import bentos.build
 
-    tag = build_bento_task(champion_version, tracking_uri, params_path,
-                           library_digest(Path(bentos.build.__file__).resolve().parent))
+    inputs = (champion_version, tracking_uri, params_path,
+              library_digest(Path(bentos.build.__file__).resolve().parent))
+    tag = build_bento_task(*inputs)
+    if not bentos.build.bento_exists(tag):  # a cached tag whose Bento was deleted since
+        logger.warning("cached Bento %s is no longer in the BentoML store: rebuilding", tag)
+        tag = build_bento_task.with_options(refresh_cache=True)(*inputs)
     logger.info("built Bento %s (serve: bentoml serve %s)", tag, tag)
     return {"bento": tag, "skipped": False}
 

@@ -45,3 +45,11 @@ def test_package_captures_the_given_version_and_leaves_the_environment(
     assert stored.info.metadata["source"] == f"models:/{name}/1"
     assert os.environ["MLFLOW_TRACKING_URI"] == elsewhere
     assert "MLFLOW_REGISTRY_URI" not in os.environ
+
+    # the same inputs reuse the cached build; once that Bento is deleted, it is rebuilt
+    with helpers.InFolder(tmp_path):
+        assert package("1", uri, str(params))["bento"] == out["bento"]
+        bentoml.delete(out["bento"])
+        again = package("1", uri, str(params))
+    [rebuilt] = bentoml.get(again["bento"]).info.models
+    assert bentoml.models.get(rebuilt.tag).info.metadata["version"] == "1"
