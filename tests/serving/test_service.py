@@ -71,10 +71,14 @@ def test_platform_filter_returns_top_k_among_available(client: httpx.Client) -> 
     assert len(both["items"]) == 20
 
 
-def test_region_without_data_is_empty_not_an_error(client: httpx.Client) -> None:
+def test_region_without_data_is_unknown_not_an_error(client: httpx.Client) -> None:
+    """The catalogues are US-only: in GB availability is unknown (null), not empty, and the
+    platform filter is not applied (as when no availability is configured), with a note."""
     body = _ok(client.post("/recommend", json={"user_id": 1, "k": 5, "platforms": ["netflix"],
                                               "region": "gb"}))
-    assert body["items"] == [] and body["region"] == "GB" and "no movie" in body["note"]
+    assert len(body["items"]) == 5 and body["region"] == "GB"
+    assert all(m["availability"] is None for m in body["items"])
+    assert body["note"].startswith("platform filter not applied: no streaming data for region GB")
 
 
 def test_new_user(client: httpx.Client) -> None:
