@@ -8,7 +8,7 @@ BentoML service (``bentos.minimal_service:MinimalRecommender``: the same
 concurrency levels. Writes p50/p95/p99 latency, throughput and errors to
 ``benchmarks/results/serving.md``.
 
-    .venv/bin/python benchmarks/serving.py [--requests 2000] [--max-seconds 60]
+    .venv/bin/python benchmarks/serving.py [--requests 2000] [--max-seconds 60] [--rounds 3]
 
 Every server it starts is stopped at the end (its whole process group).
 """
@@ -144,6 +144,21 @@ def engine_latencies(log: Path) -> np.ndarray:
     return np.asarray(values)
 
 
+def merged(results: list[Result]) -> list[Result]:
+    """One row per service, workload and concurrency: the rounds pooled, in first-seen order."""
+    rows: dict[tuple[str, str, int], Result] = {}
+    for r in results:
+        key = (r.service, r.workload, r.concurrency)
+        if key not in rows:
+            rows[key] = r
+            continue
+        old = rows[key]
+        rows[key] = Result(r.service, r.workload, r.concurrency, old.requests + r.requests,
+                           old.errors + r.errors, old.seconds + r.seconds,
+                           np.concatenate([old.latencies_ms, r.latencies_ms]))
+    return list(rows.values())
+
+
 def table(results: list[Result]) -> str:
     lines = ["| service | workload | concurrency | requests | errors | throughput (req/s) "
              "| p50 (ms) | p95 (ms) | p99 (ms) |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
@@ -158,6 +173,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000, help="requests per level")
     parser.add_argument("--max-seconds", type=float, default=60.0, help="time cap per level")
     parser.add_argument("--levels", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="runs of each comparison level (the ratio is their median)")
     parser.add_argument("--model", default="popularity", help="model of the main comparison")
     parser.add_argument("--extra-model", default="item_knn",
                         help="also measure this model at concurrency 8 ('' to skip)")
@@ -169,6 +186,7 @@ def main() -> None:
     env = {"BENTOML_HOME": str(workdir / "bentoml"), "BENTOML_DO_NOT_TRACK": "true",
            "MOVIEREC_INFERENCE_LOG": str(workdir / "inference.jsonl")}
     results: list[Result] = []
+    rounds: list[tuple[int, Result]] = []  # (round, result) of the comparison levels
     server_ms = np.asarray([])
     try:
         model_dir, items = prepare_model(workdir, args.model)
@@ -184,12 +202,18 @@ def main() -> None:
 
         # Both servers stay up and each level runs on one, then at once on the other, so
         # that drifting load from other jobs hits both sides of a comparison alike.
+        # Each level runs ``rounds`` times, the two services back to back in alternating
+        # order, so that a burst of load from elsewhere falls on one round, not one side.
         with serve(FLOOR, env, workdir) as floor_url, serve(REAL, real_env, workdir) as real_url:
             for concurrency in args.levels:
-                results += run_levels("minimal", "recommend k=10", floor_url, [concurrency],
-                                      args.requests, args.max_seconds, plain, seed=concurrency)
-                results += run_levels("movierec", "recommend k=10", real_url, [concurrency],
-                                      args.requests, args.max_seconds, plain, seed=concurrency)
+                for round_ in range(args.rounds):
+                    sides = [("minimal", floor_url), ("movierec", real_url)]
+                    for service, url in sides[::-1] if round_ % 2 else sides:
+                        found = run_levels(service, "recommend k=10", url, [concurrency],
+                                           args.requests, args.max_seconds, plain,
+                                           seed=concurrency * 100 + round_)
+                        rounds.extend((round_, r) for r in found)
+                        results += found
             results += run_levels("movierec", "+ platforms=netflix", real_url, [8], args.requests,
                                   args.max_seconds, on_netflix, seed=2)
             server_ms = engine_latencies(workdir / "inference.jsonl")
@@ -206,28 +230,38 @@ def main() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
     load_after = os.getloadavg()
-    floor = {r.concurrency: r for r in results if r.service == "minimal"}
+    results = merged(results)
     ratios = []
-    for r in results:
-        if r.service == "movierec" and r.workload == "recommend k=10" and r.concurrency in floor:
-            share = r.throughput / floor[r.concurrency].throughput
-            ratios.append(f"| {r.concurrency} | {share:.0%} | {'yes' if share >= 0.9 else 'no'} |")
+    for concurrency in args.levels:
+        shares = []
+        for round_ in range(args.rounds):
+            pair = {r.service: r.throughput for n, r in rounds
+                    if n == round_ and r.concurrency == concurrency}
+            if pair.get("minimal") and "movierec" in pair:
+                shares.append(pair["movierec"] / pair["minimal"])
+        if shares:
+            median = float(np.median(shares))
+            ratios.append(f"| {concurrency} | {median:.0%} | {min(shares):.0%} - {max(shares):.0%} "
+                          f"| {'yes' if median >= 0.9 else 'no'} |")
     c8 = next((r for r in results if r.service == "movierec" and r.concurrency == 8
                and r.workload == "recommend k=10"), None)
     total_errors = sum(r.errors for r in results)
+    busy = ("\n**The machine was busy before this ran (load average >= 0.5): figures are noisy "
+            "and are to be rerun on an idle machine before they are quoted.**"
+            if load_before[0] >= 0.5 else "")
     text = f"""# Serving benchmark
 
 Generated by `benchmarks/serving.py` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.
 Machine: {platform.machine()}, {os.cpu_count()} CPU(s) visible, Python {platform.python_version()};
-load average {load_before[0]:.1f} before, {load_after[0]:.1f} after.
-**The machine was shared with other engineers' jobs while this ran: figures are noisy and
-are to be rerun on an idle machine before they are quoted.**
+load average {load_before[0]:.1f} before, {load_after[0]:.1f} after.{busy}
 
 Setup: `bentoml serve` on 127.0.0.1, one worker each, both up throughout; each
-concurrency level runs on the minimal service and then at once on movierec. Closed-loop load generator (httpx,
+concurrency level runs {args.rounds} times on the minimal service and on movierec back to back (in
+alternating order); the table pools the rounds (throughput = requests / time over all of
+them), the targets use the median of the per-round ratios. Closed-loop load generator (httpx,
 asyncio, in one process on the same machine) sending `POST /recommend`
 `{{"user_id": <random 1..943>, "k": 10}}`, at most {args.requests} requests or
-{args.max_seconds:.0f} s per level, after 100 warm-up requests. Latency is client-side
+{args.max_seconds:.0f} s per level and round, after 100 warm-up requests. Latency is client-side
 (request sent to response read).
 
 * **minimal**: `bentos.minimal_service` (framework floor): the same
@@ -242,8 +276,8 @@ asyncio, in one process on the same machine) sending `POST /recommend`
 
 ## Targets
 
-| concurrency | movierec / minimal throughput | >= 90 %? |
-|---:|---:|---|
+| concurrency | movierec / minimal throughput (median) | per round | >= 90 %? |
+|---:|---:|---|---|
 {chr(10).join(ratios)}
 
 * Errors: {total_errors} in total (target 0){": " + "; ".join(f"{n} x {k}" for k, n in ERROR_KINDS.items()) if ERROR_KINDS else ""}.

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 #: The offer kinds of TMDB/JustWatch (``flatrate`` = subscription streaming).
@@ -69,7 +69,9 @@ class Offer:
     link: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {key: value for key, value in asdict(self).items() if value is not None}
+        """The fields that are set. The fields are strings, so no deep copy
+        (``dataclasses.asdict``, a third of the service's own time per request) is needed."""
+        return {key: value for key, value in vars(self).items() if value is not None}
 
 
 class AvailabilityError(RuntimeError):

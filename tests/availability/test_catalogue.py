@@ -126,3 +126,13 @@ def test_ml_latest_small_joins_by_imdb_id(streaming_dir: Path, ml_latest_small_i
     report = provider.report_frame().set_index("catalogue").loc["any"]
     assert report["by_id"] == 1495  # the data README's figure
     assert report["matched"] >= report["by_id"]
+
+
+def test_offer_as_dict_keeps_the_fields_that_are_set() -> None:
+    from dataclasses import asdict
+
+    from recsys.availability.provider import Offer
+
+    for offer in (Offer("netflix", "US"), Offer("hulu", "US", "ads", "tmdb", "https://x")):
+        assert offer.as_dict() == {k: v for k, v in asdict(offer).items() if v is not None}
+    assert "link" not in Offer("netflix", "US").as_dict()
