@@ -186,7 +186,8 @@ def register_best(
     version_tags = {
         "variant": variant, "model_hash": model_hash, "evaluation_key": evaluation_key,
         "data_hash": data_hash, "run_id": run_id,
-        **{f"metric.{k}": f"{float(v):.6g}" for k, v in metrics.items()},
+        # full precision (repr round-trips): a rounded record would let a tie "beat" it
+        **{f"metric.{k}": repr(float(v)) for k, v in metrics.items()},
     }
     mv = mlflow.register_model(model_uri, model_name, tags=version_tags)
     # A logged model (models:/m-...) registers without its run: link it for `load_champion`.
@@ -225,9 +226,9 @@ def register_best(
         "promotion.metric": metric,
         "promotion.direction": direction,
         "promotion.min_improvement": str(min_improvement),
-        "promotion.challenger_score": f"{score:.6g}",
+        "promotion.challenger_score": repr(score),
         "promotion.champion_version": str(champion.version) if champion else "",
-        "promotion.champion_score": "" if champion_score is None else f"{champion_score:.6g}",
+        "promotion.champion_score": "" if champion_score is None else repr(champion_score),
         "promotion.reason": reason,
     }
     for key, value in decision_tags.items():

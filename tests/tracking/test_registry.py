@@ -81,6 +81,26 @@ def test_margin_blocks_a_small_win(fitted: dict[str, dict], tracking_uri: str, m
     assert _aliases(tracking_uri, model_name)["champion"] == "1"
 
 
+def test_a_tie_keeps_the_champion(fitted: dict[str, dict], tracking_uri: str, model_name: str,
+                                  tmp_path: Path) -> None:
+    """A retrained model with exactly the champion's score does not beat it. The recorded
+    score used to be rounded to 6 digits, so 0.50049007 "beat" the champion's 0.50049."""
+    import shutil
+
+    metrics = {**fitted["ease"]["metrics"], "ndcg_at_10": 0.50049007083178}
+    twin = tmp_path / "ease-retrained"
+    shutil.copytree(fitted["ease"]["dir"], twin)
+    (twin / "retrained.txt").write_text("other bytes, same score")
+    first = _log_and_register("ease", {"ease": {**fitted["ease"], "metrics": metrics}},
+                              tracking_uri, model_name)
+    again = _log_and_register("ease", {"ease": {"dir": twin, "metrics": metrics}},
+                              tracking_uri, model_name)
+    assert first.promoted and not again.reused and again.version == "2"
+    assert not again.promoted and again.reason.startswith("kept champion v1: not better")
+    assert again.champion_score == again.challenger_score == 0.50049007083178
+    assert _aliases(tracking_uri, model_name)["champion"] == "1"
+
+
 def test_champion_from_other_data_is_rescored(fitted: dict[str, dict], tracking_uri: str, model_name: str) -> None:
     seen: list[str] = []
 
