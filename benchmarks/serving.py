@@ -200,10 +200,9 @@ def main() -> None:
         def on_netflix(user: int) -> dict[str, object]:
             return {"user_id": user, "k": 10, "platforms": ["netflix"]}
 
-        # Both servers stay up and each level runs on one, then at once on the other, so
-        # that drifting load from other jobs hits both sides of a comparison alike.
-        # Each level runs ``rounds`` times, the two services back to back in alternating
-        # order, so that a burst of load from elsewhere falls on one round, not one side.
+        # Both servers stay up; each level runs ``rounds`` times, the two services back to
+        # back in alternating order, so that drifting load from other jobs falls on one
+        # round of both sides, not on one side.
         with serve(FLOOR, env, workdir) as floor_url, serve(REAL, real_env, workdir) as real_url:
             for concurrency in args.levels:
                 for round_ in range(args.rounds):

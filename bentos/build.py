@@ -136,10 +136,6 @@ def build_bento(model_dir: str | Path | None = None, items: str | Path | None = 
     return str(bento.tag)
 
 
-if __name__ == "__main__":  # pragma: no cover - thin script entry point
-    print(build_bento())
-
-
 def bento_exists(tag: str) -> bool:
     """Whether the Bento ``tag`` is (still) in the BentoML store."""
     import bentoml
@@ -150,3 +146,7 @@ def bento_exists(tag: str) -> bool:
     except NotFound:
         return False
     return True
+
+
+if __name__ == "__main__":  # pragma: no cover - thin script entry point
+    print(build_bento())

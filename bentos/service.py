@@ -413,16 +413,21 @@ class RecommendationEngine:
                    default_region=config.region)
 
     # -- helpers -------------------------------------------------------------------------
+    def _covers(self, region: str) -> bool:
+        """Whether the provider has data for ``region`` (else its movies are unknown there,
+        not unavailable)."""
+        return self.availability is not None and (self._regions is None or region in self._regions)
+
     def _region_gap(self, region: str) -> str | None:
         """Why there is no availability for ``region`` when the provider has no data for it
-        (``None`` when it has): its movies are then unknown, not unavailable."""
-        if self.availability is None or self._regions is None or region in self._regions:
+        (``None`` when it has, or when there is no provider at all)."""
+        if self.availability is None or self._covers(region):
             return None
         return (f"no streaming data for region {region}: the catalogues cover "
-                f"{', '.join(sorted(self._regions)) or 'no region'}")
+                f"{', '.join(sorted(self._regions or ())) or 'no region'}")
 
     def _offers(self, item_id: int, region: str) -> list[dict[str, Any]] | None:
-        if self.availability is None or self._region_gap(region) is not None:
+        if self.availability is None or not self._covers(region):
             return None
         try:
             offers = self.availability.offers(item_id, region)

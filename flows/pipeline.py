@@ -52,6 +52,11 @@ def evaluation_key(data_digest: str, evaluate_settings: dict[str, Any], ratings_
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+#: What a run trains when neither the caller nor ``params.yaml`` says.
+DEFAULT_DATASET = "ml-100k"
+DEFAULT_MODELS = ["popularity"]
+
+
 def metrics_path(params: dict[str, Any], dataset: str, variants: list[str], report_dir: str,
                  other_ratings: str | None) -> str:
     """Where the run's metrics go: ``metrics.json``, the file DVC tracks, only for the run
@@ -60,8 +65,8 @@ def metrics_path(params: dict[str, Any], dataset: str, variants: list[str], repo
     of overwriting the tracked figures."""
     data_cfg = params.get("data") or {}
     train_cfg = params.get("train") or {}
-    default = (dataset == str(data_cfg.get("dataset", "ml-100k"))
-               and sorted(variants) == sorted(train_cfg.get("models") or ["popularity"])
+    default = (dataset == str(data_cfg.get("dataset", DEFAULT_DATASET))
+               and sorted(variants) == sorted(train_cfg.get("models") or DEFAULT_MODELS)
                and not other_ratings)
     return "metrics.json" if default else str(Path(report_dir) / "metrics.json")
 
@@ -105,14 +110,14 @@ def pipeline(
     logger = get_run_logger()
     params = load_params(params_path)
     data_cfg = params.get("data") or {}
-    dataset = dataset or str(data_cfg.get("dataset", "ml-100k"))
+    dataset = dataset or str(data_cfg.get("dataset", DEFAULT_DATASET))
     raw_dir = str(data_cfg.get("raw_dir", "data/raw"))
     processed_dir = str(data_cfg.get("processed_dir", "data/processed"))
     train_cfg = dict(params.get("train") or {})
     eval_cfg = dict(params.get("evaluate") or {})
     register_cfg = dict(params.get("register") or {})
     filter_cfg = dict(params.get("filter") or {})
-    variants = list(models or train_cfg.get("models") or ["popularity"])
+    variants = list(models or train_cfg.get("models") or DEFAULT_MODELS)
     k = int(eval_cfg.get("k", 10))
     seed = int(eval_cfg.get("seed", 42))
     metric = str(register_cfg.get("metric", f"ndcg_at_{k}"))

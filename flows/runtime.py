@@ -37,6 +37,15 @@ def configure(home: str | Path | None = None) -> Path:
     return chosen
 
 
+def configured_pipeline(home: str | Path | None = None) -> Any:
+    """The training flow, imported only after :func:`configure`: Prefect reads its settings
+    (its home, the temporary server's start-up timeout) when it is imported."""
+    configure(home)
+    from flows.pipeline import pipeline
+
+    return pipeline
+
+
 def task_runner(kind: str = "local", *, address: str | None = None, workers: int = 2) -> Any:
     """The task runner that trains variants in parallel.
 

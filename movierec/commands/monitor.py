@@ -119,23 +119,13 @@ def _serving_reference(reference: Any, served: Any) -> Any:
     return serving_reference(champion.recommender, reference, list_lengths=lengths)
 
 
-def configured_pipeline() -> Any:
-    """The training flow, imported only after ``flows.runtime.configure``: Prefect reads its
-    settings (its home, the temporary server's start-up timeout) when it is imported."""
-    from flows.runtime import configure
-
-    configure()
-    from flows.pipeline import pipeline
-
-    return pipeline
-
-
 def _retrain(dataset: str, batch: Any, params: Path) -> dict[str, Any]:
     """Rerun the training pipeline on the dataset plus the incoming ratings and the batch.
 
     The batch joins the incoming ratings only when the pipeline completes; a failed retrain
     leaves them as they were, so the batch is still new data at the next check.
     """
+    from flows.runtime import configured_pipeline
     from recsys.monitoring.incoming import incoming_path, staged_batch
 
     pipeline = configured_pipeline()

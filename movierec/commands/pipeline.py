@@ -55,7 +55,7 @@ def run(
         fail(f"{params}: no such parameter file")
     if extra_ratings is not None and not extra_ratings.is_file():
         fail(f"--extra-ratings {extra_ratings}: no such file")
-    from flows.runtime import configure
+    from flows.runtime import configure, configured_pipeline
 
     home = configure()
     variants = [m.strip() for m in models.split(",") if m.strip()] if models else None
@@ -67,8 +67,7 @@ def run(
             fail(f"unknown model(s) {', '.join(unknown)}; choose from: {', '.join(MODELS)}")
     start = time.perf_counter()
     with working("running the pipeline (Prefect, ephemeral mode)..."):
-        from flows.pipeline import pipeline
-
+        pipeline = configured_pipeline(home)
         state: Any = pipeline(dataset=dataset, models=variants, params_path=str(params),
                          tracking_uri=tracking_uri, runner=runner, dask_address=dask_address,
                          skip_package=skip_package, source=source,

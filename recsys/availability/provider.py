@@ -69,8 +69,8 @@ class Offer:
     link: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """The fields that are set. The fields are strings, so no deep copy
-        (``dataclasses.asdict``, a third of the service's own time per request) is needed."""
+        """The fields that are set. They are strings, so ``dataclasses.asdict``'s deep copy
+        is not needed (it cost about 0.1 ms of the engine's 1.1 ms per request)."""
         return {key: value for key, value in vars(self).items() if value is not None}
 
 

@@ -187,7 +187,7 @@ class EASE(BaseRecommender):
     regularisation, dropout 0.4 and regularization 200 (0.1871 against 0.1861 for 0.6
     and 150), as expected when the training data grows: with those, the shipped
     ``TIMELINE_DLAE`` scores 0.5005 / 0.5039 / 0.5114 / 0.5020 on the four test splits
-    (mean 0.5045; 0.4991 / 0.5008 / 0.5106 / 0.5036 with dropout 0.6, regularization
+    (mean 0.5044; 0.4991 / 0.5008 / 0.5106 / 0.5036 with dropout 0.6, regularization
     150).
     """
 

@@ -96,7 +96,7 @@ def test_monitor_reports_a_retrain_that_cannot_start_in_one_line(
     line, not a traceback, and the batch stays out of the incoming data."""
     from typer.testing import CliRunner
 
-    import movierec.commands.monitor as monitor_command
+    import flows.runtime
     from movierec.cli import app
 
     _ratings(range(1, 41)).to_csv(tmp_path / "reference.csv", index=False)
@@ -108,7 +108,7 @@ def test_monitor_reports_a_retrain_that_cannot_start_in_one_line(
     def unreachable(**_: object) -> None:
         raise RuntimeError("Timed out while attempting to connect to ephemeral Prefect API server.")
 
-    monkeypatch.setattr(monitor_command, "configured_pipeline", lambda: unreachable)
+    monkeypatch.setattr(flows.runtime, "configured_pipeline", lambda: unreachable)
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["monitor", "--current", "batch.csv", "--reference",
                                       "reference.csv", "--skip-validation"])
