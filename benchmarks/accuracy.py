@@ -494,9 +494,9 @@ def main() -> None:
         worker_main(args)
         return
 
-    from recsys.models import MODELS
+    from recsys.models import VARIANTS
 
-    names = args.models.split(",") if args.models else list(MODELS)
+    names = args.models.split(",") if args.models else list(VARIANTS)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="movierec-bench-") as tmp:
         data_dir = args.data_dir or Path(tmp)

@@ -16,6 +16,7 @@ items, batching, saving and loading live here, once (LensKit ``Pipeline`` + impl
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 from abc import ABC, abstractmethod
@@ -32,16 +33,13 @@ from scipy import sparse
 
 from recsys.data.interactions import Interactions, Vocabulary
 from recsys.data.schema import ITEM_ID, USER_ID
+from recsys.errors import NotFittedError
 
 FORMAT_VERSION = 1
 MODEL_FILE = "model.json"
 ARRAYS_FILE = "arrays.npz"
 #: Users scored at once: bounds memory to BATCH x n_items floats.
 BATCH = 512
-
-
-class NotFittedError(RuntimeError):
-    """A model was used before ``fit`` (or ``load``)."""
 
 
 class ModelLoadError(ValueError):
@@ -79,13 +77,6 @@ class ModelConfig(BaseModel):
     (``Infinity``, ``NaN``, which JSON parsers accept) are an error."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-def as_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
-    """Normalise a seed or generator into a ``numpy`` generator (the one place for it)."""
-    if isinstance(seed, np.random.Generator):
-        return seed
-    return np.random.default_rng(seed)
 
 
 @dataclass(frozen=True)
@@ -257,16 +248,39 @@ class BaseRecommender(ABC):
     """
 
     name: ClassVar[str] = "base"
-    Config: ClassVar[type[ModelConfig]] = ModelConfig
+    #: The typed configuration. A model declares its config class once, by annotating
+    #: ``config: EASEConfig`` in its class body (as LensKit does); ``config_class`` reads it.
+    config: ModelConfig
+    _config_class: ClassVar[type[ModelConfig]] = ModelConfig
     #: True for models whose scores are rating predictions (RMSE/MAE are meaningful).
     predicts_ratings: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "config" not in cls.__dict__.get("__annotations__", {}):
+            return
+        try:
+            hint = inspect.get_annotations(cls, eval_str=True)["config"]
+        except NameError as exc:
+            raise TypeError(f"{cls.__name__}.config names a class not defined at module level "
+                            f"before it: {exc}") from None
+        if not (isinstance(hint, type) and issubclass(hint, ModelConfig)):
+            raise TypeError(f"{cls.__name__}.config must be annotated with a ModelConfig "
+                            f"subclass, got {hint!r}")
+        cls._config_class = hint
+
+    @classmethod
+    def config_class(cls) -> type[ModelConfig]:
+        """The model's config class (from its ``config`` annotation)."""
+        return cls._config_class
 
     def __init__(self, config: ModelConfig | None = None, **params: Any) -> None:
         if config is not None and params:
             raise TypeError("pass either a config or keyword parameters, not both")
-        self.config = config if config is not None else self.Config(**params)
-        if not isinstance(self.config, self.Config):
-            raise TypeError(f"{type(self).__name__} takes a {self.Config.__name__}")
+        config_class = self.config_class()
+        self.config = config if config is not None else config_class(**params)
+        if not isinstance(self.config, config_class):
+            raise TypeError(f"{type(self).__name__} takes a {config_class.__name__}")
         self._fitted = False
 
     def __repr__(self) -> str:
@@ -551,7 +565,7 @@ class BaseRecommender(ABC):
 
     @classmethod
     def _load(cls, folder: Path, meta: dict[str, Any]) -> Self:
-        model = cls(cls.Config(**meta["config"]))
+        model = cls(cls.config_class()(**meta["config"]))
         with np.load(folder / ARRAYS_FILE, allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
         model.users_ = Vocabulary(arrays["users"])

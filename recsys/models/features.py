@@ -22,6 +22,8 @@ import pandas as pd
 from numpy.typing import NDArray
 from pydantic import Field
 from scipy import sparse
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.preprocessing import normalize
 
 from recsys.data.interactions import Vocabulary
 from recsys.data.schema import ITEM_ID, LIST_SEPARATOR
@@ -141,9 +143,6 @@ def build_item_features(
     Raises:
         ValueError: when no field yields a single feature (no usable metadata).
     """
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.preprocessing import normalize
-
     config = config or ContentFeatureConfig()
     unknown = set(config.field_weights) - set(FIELD_PREFIXES)
     if unknown:

@@ -137,7 +137,6 @@ class ItemKNN(BaseRecommender):
     """
 
     name = "item_knn"
-    Config = ItemKNNConfig
     config: ItemKNNConfig
     predicts_ratings = True
 

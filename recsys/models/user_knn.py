@@ -44,7 +44,6 @@ class UserKNN(BaseRecommender):
     """
 
     name = "user_knn"
-    Config = UserKNNConfig
     config: UserKNNConfig
     predicts_ratings = True
 
