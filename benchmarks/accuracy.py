@@ -138,7 +138,7 @@ def _ranked_frame(users: Any, scores: Any, exclude: Any, item_ids: Any, k: int) 
     import numpy as np
     import pandas as pd
 
-    from recsys.models.base import top_k
+    from recsys.models.protocol import top_k
 
     idx, val = top_k(scores, k, exclude)
     keep = idx.ravel() >= 0

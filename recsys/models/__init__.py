@@ -7,15 +7,8 @@ model never pulls in TensorFlow unless that model is the one used.
 from __future__ import annotations
 
 from recsys.errors import NotFittedError
-from recsys.models.base import (
-    BaseRecommender,
-    ModelConfig,
-    ModelLoadError,
-    RecList,
-    Recommender,
-    read_model_meta,
-    top_k,
-)
+from recsys.models.base import BaseRecommender, ModelConfig
+from recsys.models.protocol import RecList, Recommender, top_k
 from recsys.models.registry import (
     COMPONENTS,
     MODELS,
@@ -25,6 +18,7 @@ from recsys.models.registry import (
     load_model,
     model_class,
 )
+from recsys.models.storage import ModelLoadError, read_model_meta
 
 __all__ = [
     "COMPONENTS",

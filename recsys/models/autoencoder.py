@@ -12,7 +12,8 @@ from scipy import sparse
 
 from recsys.data.interactions import Interactions
 from recsys.models import _keras
-from recsys.models.base import BaseRecommender, ModelConfig, load_sparse, save_sparse
+from recsys.models.base import BaseRecommender, ModelConfig
+from recsys.models.storage import load_sparse, save_sparse
 from recsys.sampling import as_rng
 
 

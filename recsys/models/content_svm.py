@@ -14,7 +14,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.svm import LinearSVC
 
 from recsys.data.interactions import Interactions
-from recsys.models.base import BaseRecommender, load_sparse, save_sparse
+from recsys.models.base import BaseRecommender
 from recsys.models.content_tfidf import build_profiles, profile_weights
 from recsys.models.features import (
     DEFAULT_FIELD_WEIGHTS,
@@ -22,6 +22,7 @@ from recsys.models.features import (
     ItemFeatures,
     build_item_features,
 )
+from recsys.models.storage import load_sparse, save_sparse
 from recsys.sampling import as_rng
 
 #: Dense cells of the temporary weight block of one joint SVM problem (users x features).

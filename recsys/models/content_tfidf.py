@@ -12,7 +12,7 @@ from scipy import sparse
 from sklearn.preprocessing import normalize
 
 from recsys.data.interactions import Interactions
-from recsys.models.base import BaseRecommender, load_sparse, save_sparse
+from recsys.models.base import BaseRecommender
 from recsys.models.features import (
     ContentFeatureConfig,
     ItemFeatures,
@@ -20,6 +20,7 @@ from recsys.models.features import (
     weighted_mean_years,
     year_affinity,
 )
+from recsys.models.storage import load_sparse, save_sparse
 
 Weighting = Literal["mean_centred", "rating", "binary"]
 

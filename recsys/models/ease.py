@@ -14,13 +14,8 @@ from scipy import sparse
 
 from recsys.data.interactions import Interactions
 from recsys.data.schema import RATING, TIMESTAMP
-from recsys.models.base import (
-    BaseRecommender,
-    ModelConfig,
-    load_sparse,
-    require_dense,
-    save_sparse,
-)
+from recsys.models.base import BaseRecommender, ModelConfig, require_dense
+from recsys.models.storage import load_sparse, save_sparse
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,8 @@ from sklearn.preprocessing import normalize
 
 from recsys.data.interactions import Vocabulary
 from recsys.data.schema import ITEM_ID, LIST_SEPARATOR
-from recsys.models.base import ModelConfig, load_sparse, save_sparse
+from recsys.models.base import ModelConfig
+from recsys.models.storage import load_sparse, save_sparse
 
 #: Item columns used as content, with the token prefix of each.
 FIELD_PREFIXES: dict[str, str] = {

@@ -15,8 +15,9 @@ from scipy.stats import wishart
 
 from recsys.data.interactions import Interactions
 from recsys.models._rating_blend import neighbourhood_correction, residual_similarities
-from recsys.models.base import BaseRecommender, ModelConfig, load_sparse, save_sparse
+from recsys.models.base import BaseRecommender, ModelConfig
 from recsys.models.baseline import fit_biases
+from recsys.models.storage import load_sparse, save_sparse
 from recsys.sampling import as_rng
 
 #: Cells of the stacked per-row Gram matrices built at once (bounds memory).

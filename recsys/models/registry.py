@@ -10,7 +10,8 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from recsys.models.base import BaseRecommender, ModelLoadError, read_model_meta
+from recsys.models.base import BaseRecommender
+from recsys.models.storage import ModelLoadError, read_model_meta
 
 #: name -> "module:Class". The order is the order of leaderboards and the benchmark.
 MODELS: dict[str, str] = {

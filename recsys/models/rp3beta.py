@@ -11,7 +11,8 @@ from pydantic import Field
 from scipy import sparse
 
 from recsys.data.interactions import Interactions
-from recsys.models.base import BATCH, BaseRecommender, ModelConfig, load_sparse, save_sparse
+from recsys.models.base import BATCH, BaseRecommender, ModelConfig
+from recsys.models.storage import load_sparse, save_sparse
 
 
 class RP3BetaConfig(ModelConfig):
