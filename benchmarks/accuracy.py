@@ -138,7 +138,7 @@ def _ranked_frame(users: Any, scores: Any, exclude: Any, item_ids: Any, k: int) 
     import numpy as np
     import pandas as pd
 
-    from recsys.models.base import top_k
+    from recsys.models.protocol import top_k
 
     idx, val = top_k(scores, k, exclude)
     keep = idx.ravel() >= 0
@@ -494,9 +494,9 @@ def main() -> None:
         worker_main(args)
         return
 
-    from recsys.models import MODELS
+    from recsys.models import VARIANTS
 
-    names = args.models.split(",") if args.models else list(MODELS)
+    names = args.models.split(",") if args.models else list(VARIANTS)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="movierec-bench-") as tmp:
         data_dir = args.data_dir or Path(tmp)

@@ -24,7 +24,7 @@ def synthetic_popularity(seed: int = 0) -> Any:
     """A Popularity model fitted on random ratings (Zipf-like item popularity)."""
     from recsys.data.interactions import Interactions
     from recsys.models import create
-    from recsys.models.base import as_rng
+    from recsys.sampling import as_rng
 
     rng = as_rng(seed)
     weights = 1.0 / np.arange(1, N_ITEMS + 1)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 DEFAULT_PARAMS = Path("params.yaml")
 
 
 def load_params(path: str | Path = DEFAULT_PARAMS) -> dict[str, Any]:
     """The whole parameter file as a dict (empty when the file does not exist)."""
-    import yaml
-
     path = Path(path)
     if not path.is_file():
         return {}

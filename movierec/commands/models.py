@@ -100,7 +100,7 @@ def make_model(name: str, params: dict[str, Any]) -> BaseRecommender:
     try:
         return create(name, **params)
     except ValidationError as exc:
-        valid = ", ".join(cls.Config.model_fields) or "(none)"
+        valid = ", ".join(cls.config_class().model_fields) or "(none)"
         problems = "; ".join(_problem(err) for err in exc.errors())
         raise ValueError(f"bad --param for model {name!r}: {problems}. Valid keys: {valid}") from None
     except ImportError as exc:

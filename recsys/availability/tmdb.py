@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pandas as pd
 
 from recsys.availability.provider import (
@@ -94,8 +95,6 @@ class TMDBClient:
         sleep: Callable[[float], None] = time.sleep,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        import httpx
-
         self.api_key = api_key if api_key is not None else os.environ.get("TMDB_API_KEY", "")
         if not self.api_key:
             raise TMDBError("no TMDB API key: set TMDB_API_KEY")
@@ -159,8 +158,6 @@ class TMDBClient:
 
     def watch_providers(self, tmdb_id: int) -> dict[str, Any] | None:
         """The answer for ``tmdb_id`` (cached when fresh); ``None`` for an id TMDB lacks."""
-        import httpx
-
         entry = self.cached(tmdb_id)
         if entry is not None:
             return entry["body"] if entry["status"] == 200 else None

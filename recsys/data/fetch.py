@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 from recsys.data.registry import (
     RECBOLE_VERSION,
     RECBOLE_WHEEL_FOLDER,
@@ -149,8 +151,6 @@ def _from_local(
 
 def _download(url: str, dest: Path, progress: ProgressFn | None, timeout: float = 30.0) -> None:
     """Stream ``url`` to ``dest`` via a temporary file renamed on success."""
-    import httpx
-
     part = dest.with_name(dest.name + ".part")
     try:
         with httpx.stream("GET", url, timeout=timeout, follow_redirects=True) as response:
@@ -185,8 +185,6 @@ def _from_grouplens(
 
 
 def _recbole_wheel_url(index: str) -> str:
-    import httpx
-
     try:
         page = httpx.get(f"{index.rstrip('/')}/recbole/", timeout=30.0, follow_redirects=True)
         page.raise_for_status()

@@ -20,9 +20,9 @@ import pandas as pd
 from numpy.typing import NDArray
 from scipy import sparse
 
+import recsys.evaluation.metrics as metrics
 from recsys.data.interactions import Interactions, Vocabulary
 from recsys.data.schema import ITEM_ID, RATING, USER_ID
-from recsys.evaluation import metrics
 from recsys.models import BaseRecommender, create, model_class
 
 RANKING_KEYS = ("precision", "recall", "ndcg", "map", "hit_rate")
@@ -151,7 +151,7 @@ def evaluate_model(
 def _with_seed(name: str, params: Mapping[str, Any], seed: int | None) -> dict[str, Any]:
     """``params`` plus ``seed`` when the model's config has a ``seed`` field not given."""
     out = dict(params)
-    if seed is not None and "seed" not in out and "seed" in model_class(name).Config.model_fields:
+    if seed is not None and "seed" not in out and "seed" in model_class(name).config_class().model_fields:
         out["seed"] = seed
     return out
 

@@ -36,7 +36,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from recsys.data.schema import ITEM_ID, TIMESTAMP, USER_ID
-from recsys.models.base import as_rng
+from recsys.sampling import as_rng, stratified_group_mask
 
 Protocol = Literal["ms-stratified", "temporal", "leave-last-out", "cold-start"]
 PROTOCOLS: tuple[str, ...] = ("ms-stratified", "temporal", "leave-last-out", "cold-start")
@@ -62,22 +62,6 @@ class Split:
     train: pd.DataFrame
     test: pd.DataFrame
     protocol: str
-
-
-def stratified_group_mask(
-    groups: NDArray[np.int64], train_share: float, rng: np.random.Generator
-) -> NDArray[np.bool_]:
-    """True for rows whose within-group rank / group size is ``<= train_share``."""
-    keys = np.asarray(rng.random(groups.shape[0]), dtype=np.float64)
-    order = np.lexsort((keys, groups))
-    sorted_groups = groups[order]
-    starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
-    sizes = np.diff(np.r_[starts, sorted_groups.shape[0]])
-    rank = np.arange(sorted_groups.shape[0]) - np.repeat(starts, sizes) + 1
-    in_train_sorted = rank / np.repeat(sizes, sizes) <= train_share
-    mask = np.empty(groups.shape[0], dtype=bool)
-    mask[order] = in_train_sorted
-    return mask
 
 
 def stratified_mask(

@@ -1,84 +1,29 @@
 """Every recommender variant, by name, behind the one ``Recommender`` protocol.
 
-Classes are imported lazily so that naming a model never pulls in TensorFlow unless that
-model is the one used.
+The registry (``recsys.models.registry``) imports model classes lazily, so that naming a
+model never pulls in TensorFlow unless that model is the one used.
 """
 
 from __future__ import annotations
 
-import importlib
-from pathlib import Path
-from typing import Any
-
-from recsys.models.base import (
-    BaseRecommender,
-    ModelConfig,
-    ModelLoadError,
-    NotFittedError,
-    RecList,
-    Recommender,
-    read_model_meta,
-    top_k,
+from recsys.errors import NotFittedError
+from recsys.models.base import BaseRecommender, ModelConfig
+from recsys.models.protocol import RecList, Recommender, top_k
+from recsys.models.registry import (
+    COMPONENTS,
+    MODELS,
+    VARIANTS,
+    UnknownModelError,
+    create,
+    load_model,
+    model_class,
 )
-
-#: name -> "module:Class". The order is the order of leaderboards and the benchmark.
-MODELS: dict[str, str] = {
-    "popularity": "recsys.models.popularity:Popularity",
-    "baseline": "recsys.models.baseline:BiasedBaseline",
-    "user_knn": "recsys.models.user_knn:UserKNN",
-    "item_knn": "recsys.models.item_knn:ItemKNN",
-    "ease": "recsys.models.ease:EASE",
-    "svd": "recsys.models.svd:TruncatedSVDRecommender",
-    "mf": "recsys.models.mf:BiasedMF",
-    "ials": "recsys.models.ials:ImplicitALS",
-    "autoencoder": "recsys.models.autoencoder:AutoRec",
-    "ncf": "recsys.models.ncf:NCF",
-    "content_tfidf": "recsys.models.content_tfidf:ContentTFIDF",
-    "content_svm": "recsys.models.content_svm:ContentSVM",
-    "hybrid": "recsys.models.hybrid:Hybrid",
-}
-
-
-class UnknownModelError(ValueError):
-    """A model name that is not registered."""
-
-
-def model_class(name: str) -> type[BaseRecommender]:
-    """The class registered as ``name`` (imported on first use)."""
-    try:
-        target = MODELS[name]
-    except KeyError:
-        raise UnknownModelError(
-            f"unknown model {name!r}; choose one of: {', '.join(MODELS)}"
-        ) from None
-    module, _, attr = target.partition(":")
-    cls = getattr(importlib.import_module(module), attr)
-    return cls  # type: ignore[no-any-return]
-
-
-def create(name: str, **params: Any) -> BaseRecommender:
-    """A new, unfitted model ``name`` configured by ``params`` (validated by its config)."""
-    return model_class(name)(**params)
-
-
-def load_model(folder: str | Path) -> BaseRecommender:
-    """Load any saved model, whatever its variant.
-
-    Raises:
-        ModelLoadError: naming the folder for a missing, corrupt, unknown or unsupported model.
-    """
-    meta = read_model_meta(folder)
-    try:
-        cls = model_class(meta["model"])
-    except UnknownModelError as exc:
-        raise ModelLoadError(f"{folder}: {exc}") from None
-    except ImportError as exc:
-        raise ModelLoadError(f"{folder}: model {meta['model']!r} cannot be loaded: {exc}") from None
-    return cls.load(folder)
-
+from recsys.models.storage import ModelLoadError, read_model_meta
 
 __all__ = [
+    "COMPONENTS",
     "MODELS",
+    "VARIANTS",
     "BaseRecommender",
     "ModelConfig",
     "ModelLoadError",

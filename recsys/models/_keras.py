@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from recsys.sampling import as_rng
+
 #: File name of the native Keras model inside a saved model folder.
 KERAS_FILE = "network.keras"
 
@@ -53,8 +55,6 @@ def seed_everything(seed: int | None) -> int:
     ``None`` draws a fresh seed (through ``as_rng``), so runs differ but stay replayable
     from the returned value.
     """
-    from recsys.models.base import as_rng
-
     value = int(as_rng(seed).integers(2**30)) if seed is None else int(seed)
     import_keras().utils.set_random_seed(value)
     if seed is not None:

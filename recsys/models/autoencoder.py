@@ -12,7 +12,9 @@ from scipy import sparse
 
 from recsys.data.interactions import Interactions
 from recsys.models import _keras
-from recsys.models.base import BaseRecommender, ModelConfig, as_rng, load_sparse, save_sparse
+from recsys.models.base import BaseRecommender, ModelConfig
+from recsys.models.storage import load_sparse, save_sparse
+from recsys.sampling import as_rng
 
 
 class AutoRecConfig(ModelConfig):
@@ -61,7 +63,6 @@ class AutoRec(BaseRecommender):
     """
 
     name = "autoencoder"
-    Config = AutoRecConfig
     config: AutoRecConfig
     predicts_ratings = True
 

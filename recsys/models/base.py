@@ -1,4 +1,4 @@
-"""The one ``Recommender`` protocol, the shared ``top_k``, and the base class every model uses.
+"""The base class every model uses (the protocol and ``top_k`` are in ``protocol.py``).
 
 A model implements three small hooks and inherits everything else:
 
@@ -16,13 +16,13 @@ items, batching, saving and loading live here, once (LensKit ``Pipeline`` + impl
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, Self, runtime_checkable
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
@@ -32,46 +32,20 @@ from scipy import sparse
 
 from recsys.data.interactions import Interactions, Vocabulary
 from recsys.data.schema import ITEM_ID, USER_ID
+from recsys.errors import NotFittedError
+from recsys.models.protocol import RecList, top_k
+from recsys.models.storage import (
+    ARRAYS_FILE,
+    FORMAT_VERSION,
+    MODEL_FILE,
+    ModelLoadError,
+    load_sparse,
+    read_model_meta,
+    save_sparse,
+)
 
-FORMAT_VERSION = 1
-MODEL_FILE = "model.json"
-ARRAYS_FILE = "arrays.npz"
 #: Users scored at once: bounds memory to BATCH x n_items floats.
 BATCH = 512
-
-
-class NotFittedError(RuntimeError):
-    """A model was used before ``fit`` (or ``load``)."""
-
-
-class ModelLoadError(ValueError):
-    """A model folder that cannot be loaded: missing, corrupt or of an unsupported format."""
-
-
-def read_model_meta(folder: str | Path) -> dict[str, Any]:
-    """The checked ``model.json`` of a saved model folder.
-
-    Raises:
-        ModelLoadError: naming the folder when the file is missing, not a JSON object, or of
-            a format this version cannot read.
-    """
-    folder = Path(folder)
-    path = folder / MODEL_FILE
-    if not path.is_file():
-        raise ModelLoadError(f"{folder}: no saved model here ({MODEL_FILE} missing; "
-                             "run `movierec fit` first)")
-    try:
-        meta = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ModelLoadError(f"{folder}: {MODEL_FILE} is not readable JSON ({exc})") from None
-    if not isinstance(meta, dict) or not isinstance(meta.get("model"), str) \
-            or not isinstance(meta.get("config"), dict):
-        raise ModelLoadError(f"{folder}: {MODEL_FILE} is not a saved model's description "
-                             "(needs \"model\" and \"config\")")
-    if meta.get("format") != FORMAT_VERSION:
-        raise ModelLoadError(f"{folder}: unsupported model format {meta.get('format')!r} "
-                             f"(this version reads format {FORMAT_VERSION}); refit the model")
-    return meta
 
 
 class ModelConfig(BaseModel):
@@ -79,107 +53,6 @@ class ModelConfig(BaseModel):
     (``Infinity``, ``NaN``, which JSON parsers accept) are an error."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-def as_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
-    """Normalise a seed or generator into a ``numpy`` generator (the one place for it)."""
-    if isinstance(seed, np.random.Generator):
-        return seed
-    return np.random.default_rng(seed)
-
-
-@dataclass(frozen=True)
-class RecList:
-    """Ranked recommendations for one or more users.
-
-    Attributes:
-        frame: one row per recommendation with ``user_id``, ``item_id``, ``score``, ``rank``
-            (1-based), ranks contiguous per user.
-        cold_start: users that got the fallback (unknown to the model).
-    """
-
-    frame: pd.DataFrame
-    cold_start: frozenset[int] = field(default_factory=frozenset)
-
-    def for_user(self, user: int) -> pd.DataFrame:
-        return self.frame[self.frame[USER_ID] == user].reset_index(drop=True)
-
-    def items_of(self, user: int) -> list[int]:
-        return self.for_user(user)[ITEM_ID].tolist()
-
-    def as_dict(self) -> dict[int, list[tuple[int, float]]]:
-        out: dict[int, list[tuple[int, float]]] = {}
-        for user, group in self.frame.groupby(USER_ID, sort=False):
-            items, scores = group[ITEM_ID].tolist(), group["score"].tolist()
-            out[int(user)] = list(zip(items, scores, strict=True))  # type: ignore[arg-type]
-        return out
-
-
-def top_k(
-    scores: NDArray[np.floating], k: int, exclude: sparse.csr_matrix | NDArray[np.bool_] | None = None
-) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
-    """Indices and values of the ``k`` best scores per row.
-
-    NaN and excluded entries never appear; rows with fewer than ``k`` valid entries are
-    padded with index ``-1`` and value NaN. Ties are broken by the lower item index, so
-    results are deterministic.
-
-    Args:
-        scores: ``(n_rows, n_items)`` scores, higher is better.
-        k: how many per row (``k >= 1``).
-        exclude: ``(n_rows, n_items)`` boolean sparse or dense mask of entries to drop.
-    """
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
-    work = np.array(scores, dtype=np.float64, copy=True, ndmin=2)
-    n_rows, n_items = work.shape
-    invalid = np.isnan(work)
-    if exclude is not None:
-        mask = (exclude.toarray() if isinstance(exclude, sparse.spmatrix | sparse.sparray)
-                else np.asarray(exclude))
-        invalid |= mask.astype(bool)
-    work[invalid] = -np.inf
-    kk = min(k, n_items)
-    if kk == 0:
-        return np.full((n_rows, k), -1, np.int64), np.full((n_rows, k), np.nan)
-    if kk < n_items:
-        part = np.argpartition(-work, kk - 1, axis=1)[:, :kk]
-        # include every entry tied with the k-th value so tie-breaking by index is exact
-        kth = np.take_along_axis(work, part, axis=1).min(axis=1, keepdims=True)
-        cand_mask = work >= kth
-    else:
-        cand_mask = np.ones_like(work, dtype=bool)
-    idx = np.full((n_rows, k), -1, np.int64)
-    val = np.full((n_rows, k), np.nan)
-    for r in range(n_rows):
-        cand = np.flatnonzero(cand_mask[r] & ~invalid[r])
-        if cand.size == 0:
-            continue
-        order = np.lexsort((cand, -work[r, cand]))[:kk]
-        chosen = cand[order]
-        idx[r, : chosen.size] = chosen
-        val[r, : chosen.size] = work[r, chosen]
-    return idx, val
-
-
-@runtime_checkable
-class Recommender(Protocol):
-    """What every recommender offers, CF, content-based and neural alike."""
-
-    name: ClassVar[str]
-
-    def fit(self, interactions: Interactions) -> Self: ...
-
-    def score(self, user: int, items: ArrayLike | None = None) -> NDArray[np.float64]: ...
-
-    def recommend(
-        self,
-        users: int | Iterable[int],
-        k: int = 10,
-        *,
-        exclude_seen: bool = True,
-        candidates: ArrayLike | None = None,
-    ) -> RecList: ...
 
 
 def available_memory() -> int | None:
@@ -213,23 +86,6 @@ def require_dense(rows: int, cols: int, copies: int, what: str) -> None:
         )
 
 
-def save_sparse(prefix: str, matrix: sparse.spmatrix) -> dict[str, NDArray[Any]]:
-    csr = sparse.csr_matrix(matrix)
-    return {
-        f"{prefix}.data": csr.data,
-        f"{prefix}.indices": csr.indices,
-        f"{prefix}.indptr": csr.indptr,
-        f"{prefix}.shape": np.asarray(csr.shape, dtype=np.int64),
-    }
-
-
-def load_sparse(prefix: str, arrays: dict[str, NDArray[Any]]) -> sparse.csr_matrix:
-    return sparse.csr_matrix(
-        (arrays[f"{prefix}.data"], arrays[f"{prefix}.indices"], arrays[f"{prefix}.indptr"]),
-        shape=tuple(int(x) for x in arrays[f"{prefix}.shape"]),
-    )
-
-
 def log_popularity(seen: sparse.spmatrix) -> NDArray[np.float64]:
     """``log(1 + raters)`` per item (column) of a users x items matrix: the fallback scores."""
     return np.log1p(np.diff(sparse.csc_matrix(seen).indptr).astype(np.float64))
@@ -257,16 +113,39 @@ class BaseRecommender(ABC):
     """
 
     name: ClassVar[str] = "base"
-    Config: ClassVar[type[ModelConfig]] = ModelConfig
+    #: The typed configuration. A model declares its config class once, by annotating
+    #: ``config: EASEConfig`` in its class body (as LensKit does); ``config_class`` reads it.
+    config: ModelConfig
+    _config_class: ClassVar[type[ModelConfig]] = ModelConfig
     #: True for models whose scores are rating predictions (RMSE/MAE are meaningful).
     predicts_ratings: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "config" not in cls.__dict__.get("__annotations__", {}):
+            return
+        try:
+            hint = inspect.get_annotations(cls, eval_str=True)["config"]
+        except NameError as exc:
+            raise TypeError(f"{cls.__name__}.config names a class not defined at module level "
+                            f"before it: {exc}") from None
+        if not (isinstance(hint, type) and issubclass(hint, ModelConfig)):
+            raise TypeError(f"{cls.__name__}.config must be annotated with a ModelConfig "
+                            f"subclass, got {hint!r}")
+        cls._config_class = hint
+
+    @classmethod
+    def config_class(cls) -> type[ModelConfig]:
+        """The model's config class (from its ``config`` annotation)."""
+        return cls._config_class
 
     def __init__(self, config: ModelConfig | None = None, **params: Any) -> None:
         if config is not None and params:
             raise TypeError("pass either a config or keyword parameters, not both")
-        self.config = config if config is not None else self.Config(**params)
-        if not isinstance(self.config, self.Config):
-            raise TypeError(f"{type(self).__name__} takes a {self.Config.__name__}")
+        config_class = self.config_class()
+        self.config = config if config is not None else config_class(**params)
+        if not isinstance(self.config, config_class):
+            raise TypeError(f"{type(self).__name__} takes a {config_class.__name__}")
         self._fitted = False
 
     def __repr__(self) -> str:
@@ -551,7 +430,7 @@ class BaseRecommender(ABC):
 
     @classmethod
     def _load(cls, folder: Path, meta: dict[str, Any]) -> Self:
-        model = cls(cls.Config(**meta["config"]))
+        model = cls(cls.config_class()(**meta["config"]))
         with np.load(folder / ARRAYS_FILE, allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
         model.users_ = Vocabulary(arrays["users"])

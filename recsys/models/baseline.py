@@ -85,7 +85,6 @@ class BiasedBaseline(BaseRecommender):
     """
 
     name = "baseline"
-    Config = BiasedBaselineConfig
     config: BiasedBaselineConfig
     predicts_ratings = True
 

@@ -10,9 +10,11 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import Field
 from scipy import sparse
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.svm import LinearSVC
 
 from recsys.data.interactions import Interactions
-from recsys.models.base import BaseRecommender, as_rng, load_sparse, save_sparse
+from recsys.models.base import BaseRecommender
 from recsys.models.content_tfidf import build_profiles, profile_weights
 from recsys.models.features import (
     DEFAULT_FIELD_WEIGHTS,
@@ -20,6 +22,8 @@ from recsys.models.features import (
     ItemFeatures,
     build_item_features,
 )
+from recsys.models.storage import load_sparse, save_sparse
+from recsys.sampling import as_rng
 
 #: Dense cells of the temporary weight block of one joint SVM problem (users x features).
 CHUNK_CELLS = 8_000_000
@@ -84,7 +88,6 @@ class ContentSVM(BaseRecommender):
     """
 
     name = "content_svm"
-    Config = ContentSVMConfig
     config: ContentSVMConfig
 
     def _labels(self, ratings: NDArray[np.float64]) -> NDArray[np.int64]:
@@ -120,9 +123,6 @@ class ContentSVM(BaseRecommender):
         regulariser and the loss both separate by block). One call instead of one per user
         removes scikit-learn's per-call overhead (~10 ms x 943 users).
         """
-        from sklearn.exceptions import ConvergenceWarning
-        from sklearn.svm import LinearSVC
-
         items = self.features_.matrix
         n_features = items.shape[1]
         n_users = len(examples)

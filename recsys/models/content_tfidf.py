@@ -9,9 +9,10 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import Field
 from scipy import sparse
+from sklearn.preprocessing import normalize
 
 from recsys.data.interactions import Interactions
-from recsys.models.base import BaseRecommender, load_sparse, save_sparse
+from recsys.models.base import BaseRecommender
 from recsys.models.features import (
     ContentFeatureConfig,
     ItemFeatures,
@@ -19,6 +20,7 @@ from recsys.models.features import (
     weighted_mean_years,
     year_affinity,
 )
+from recsys.models.storage import load_sparse, save_sparse
 
 Weighting = Literal["mean_centred", "rating", "binary"]
 
@@ -63,8 +65,6 @@ def profile_weights(ratings: sparse.csr_matrix, weighting: Weighting) -> sparse.
 
 def build_profiles(weights: sparse.csr_matrix, item_matrix: sparse.csr_matrix) -> sparse.csr_matrix:
     """L2-normalised weighted mean of item vectors per row of ``weights`` (sparse)."""
-    from sklearn.preprocessing import normalize
-
     profiles = sparse.csr_matrix(weights @ item_matrix)
     return sparse.csr_matrix(normalize(profiles, norm="l2", axis=1))
 
@@ -90,7 +90,6 @@ class ContentTFIDF(BaseRecommender):
     """
 
     name = "content_tfidf"
-    Config = ContentTFIDFConfig
     config: ContentTFIDFConfig
 
     def _fit(self, data: Interactions) -> None:

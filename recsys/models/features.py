@@ -22,10 +22,13 @@ import pandas as pd
 from numpy.typing import NDArray
 from pydantic import Field
 from scipy import sparse
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.preprocessing import normalize
 
 from recsys.data.interactions import Vocabulary
 from recsys.data.schema import ITEM_ID, LIST_SEPARATOR
-from recsys.models.base import ModelConfig, load_sparse, save_sparse
+from recsys.models.base import ModelConfig
+from recsys.models.storage import load_sparse, save_sparse
 
 #: Item columns used as content, with the token prefix of each.
 FIELD_PREFIXES: dict[str, str] = {
@@ -141,9 +144,6 @@ def build_item_features(
     Raises:
         ValueError: when no field yields a single feature (no usable metadata).
     """
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.preprocessing import normalize
-
     config = config or ContentFeatureConfig()
     unknown = set(config.field_weights) - set(FIELD_PREFIXES)
     if unknown:

@@ -11,7 +11,8 @@ from pydantic import Field
 from scipy import sparse
 
 from recsys.data.interactions import Interactions
-from recsys.models.base import BaseRecommender, ModelConfig, as_rng
+from recsys.models.base import BaseRecommender, ModelConfig
+from recsys.sampling import as_rng
 
 
 class ImplicitALSConfig(ModelConfig):
@@ -139,7 +140,6 @@ class ImplicitALS(BaseRecommender):
     """
 
     name = "ials"
-    Config = ImplicitALSConfig
     config: ImplicitALSConfig
 
     def _confidence(self, data: Interactions) -> sparse.csr_matrix:

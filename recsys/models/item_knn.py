@@ -11,8 +11,9 @@ from pydantic import Field
 from scipy import sparse
 
 from recsys.data.interactions import Interactions
-from recsys.models.base import BaseRecommender, ModelConfig, load_sparse, save_sparse
+from recsys.models.base import BaseRecommender, ModelConfig
 from recsys.models.baseline import fit_biases
+from recsys.models.storage import load_sparse, save_sparse
 
 #: Cells of one dense similarity block (rows x all rows), bounding memory to ~32 MB.
 BLOCK_CELLS = 1 << 22
@@ -137,7 +138,6 @@ class ItemKNN(BaseRecommender):
     """
 
     name = "item_knn"
-    Config = ItemKNNConfig
     config: ItemKNNConfig
     predicts_ratings = True
 

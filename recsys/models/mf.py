@@ -10,11 +10,15 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import Field
 from scipy import sparse
+from scipy.sparse.linalg import LinearOperator, svds
+from scipy.stats import wishart
 
 from recsys.data.interactions import Interactions
 from recsys.models._rating_blend import neighbourhood_correction, residual_similarities
-from recsys.models.base import BaseRecommender, ModelConfig, as_rng, load_sparse, save_sparse
+from recsys.models.base import BaseRecommender, ModelConfig
 from recsys.models.baseline import fit_biases
+from recsys.models.storage import load_sparse, save_sparse
+from recsys.sampling import as_rng
 
 #: Cells of the stacked per-row Gram matrices built at once (bounds memory).
 GRAM_CELLS = 1 << 22
@@ -106,8 +110,6 @@ def sample_normal_wishart(
     Hyperprior ``mu_0 = 0``, ``beta_0``, ``W_0 = I``, ``nu_0 = d`` (Salakhutdinov & Mnih 2008,
     eq. 14).
     """
-    from scipy.stats import wishart
-
     n, d = vectors.shape
     mean = vectors.mean(axis=0)
     centred = vectors - mean
@@ -193,7 +195,6 @@ class BiasedMF(BaseRecommender):
     """
 
     name = "mf"
-    Config = BiasedMFConfig
     config: BiasedMFConfig
     predicts_ratings = True
 
@@ -325,8 +326,6 @@ class BiasedMF(BaseRecommender):
         A truncated SVD of the implicit product, so the dense user x item matrix is never
         built.
         """
-        from scipy.sparse.linalg import LinearOperator, svds
-
         scale = 1.0 / self.config.samples
         rank = min(self.config.stored_rank, users.shape[1], min(users.shape[0], items.shape[0]) - 1)
         if rank < 1 or rank >= users.shape[1]:

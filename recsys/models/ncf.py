@@ -12,7 +12,8 @@ from scipy import sparse
 
 from recsys.data.interactions import Interactions
 from recsys.models import _keras
-from recsys.models.base import BaseRecommender, ModelConfig, as_rng
+from recsys.models.base import BaseRecommender, ModelConfig
+from recsys.sampling import as_rng
 
 #: Gradient steps per compiled call: amortises Python overhead over small batches.
 STEPS_PER_EXECUTION = 8
@@ -86,7 +87,6 @@ class NCF(BaseRecommender):
     """
 
     name = "ncf"
-    Config = NCFConfig
     config: NCFConfig
     predicts_ratings = _PredictsRatings()  # type: ignore[assignment]
 

@@ -29,7 +29,6 @@ class Popularity(BaseRecommender):
     Funk's Netflix Prize write-up). Scores every user the same way."""
 
     name = "popularity"
-    Config = PopularityConfig
     config: PopularityConfig
 
     def _fit(self, data: Interactions) -> None:

@@ -9,11 +9,13 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import Field
 from scipy import sparse
+from scipy.sparse.linalg import svds
 
 from recsys.data.interactions import Interactions
-from recsys.models.base import BaseRecommender, ModelConfig, as_rng
+from recsys.models.base import BaseRecommender, ModelConfig
 from recsys.models.baseline import fit_biases
 from recsys.models.item_knn import residual_matrix
+from recsys.sampling import as_rng
 
 
 class TruncatedSVDConfig(ModelConfig):
@@ -38,8 +40,6 @@ def truncated_svd(
     matrix: sparse.csr_matrix, rank: int, seed: int | None
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """``(U * sqrt(s), V * sqrt(s))`` of the best rank-``rank`` approximation (ARPACK)."""
-    from scipy.sparse.linalg import svds
-
     rank = max(1, min(rank, min(matrix.shape) - 1))
     v0 = as_rng(seed).uniform(-1.0, 1.0, min(matrix.shape))
     u, s, vt = svds(matrix.astype(np.float64), k=rank, v0=v0)
@@ -63,7 +63,6 @@ class TruncatedSVDRecommender(BaseRecommender):
     """
 
     name = "svd"
-    Config = TruncatedSVDConfig
     config: TruncatedSVDConfig
     predicts_ratings = True
 

@@ -11,8 +11,9 @@ from pydantic import Field
 from scipy import sparse
 
 from recsys.data.interactions import Interactions
-from recsys.models.base import BaseRecommender, ModelConfig, load_sparse, save_sparse
+from recsys.models.base import BaseRecommender, ModelConfig
 from recsys.models.item_knn import top_n_similarities
+from recsys.models.storage import load_sparse, save_sparse
 
 
 class UserKNNConfig(ModelConfig):
@@ -44,7 +45,6 @@ class UserKNN(BaseRecommender):
     """
 
     name = "user_knn"
-    Config = UserKNNConfig
     config: UserKNNConfig
     predicts_ratings = True
 

@@ -66,6 +66,7 @@ class MonitorConfig(BaseModel):
     def from_params(cls, path: str | Path, **overrides: Any) -> MonitorConfig:
         """The ``monitor:`` section of the parameter file ``path`` (defaults where absent),
         with the ``overrides`` that are not ``None``; an unknown key is an error."""
+        # on use: the strict params tree (recsys.params) composes this config class
         from recsys.params import section
 
         values = dict(section("monitor", path))

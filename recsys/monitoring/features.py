@@ -23,7 +23,7 @@ import pandas as pd
 from recsys.data.schema import ITEM_ID, LIST_SEPARATOR, RATING, TIMESTAMP, USER_ID
 
 if TYPE_CHECKING:
-    from recsys.models.base import Recommender
+    from recsys.models.protocol import Recommender
 
 RATING_NUMERIC = ["rating", "hour", "item_popularity", "user_activity"]
 RATING_CATEGORICAL = ["weekday", "genre", "new_user", "new_item"]

@@ -36,7 +36,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from recsys.data.schema import ITEM_ID, RATING, RATING_COLUMNS, TIMESTAMP, USER_ID
-from recsys.models.base import as_rng
+from recsys.sampling import as_rng
 
 AttackKind = Literal[
     "random",

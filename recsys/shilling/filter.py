@@ -9,6 +9,7 @@ users: a detector that flags that many is more likely broken than the data that 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from recsys.data.schema import USER_ID
+from recsys.shilling.detectors import create_detector
 
 logger = logging.getLogger(__name__)
 
@@ -77,8 +79,6 @@ def score_users(
     ratings: pd.DataFrame, *, detector: str = "ensemble", threshold: float = 0.5, seed: int = 0
 ) -> pd.DataFrame:
     """``user_id, score, flagged`` for every user of ``ratings``."""
-    from recsys.shilling.detectors import create_detector
-
     scores = create_detector(detector, seed=seed).fit(ratings).scores()
     return pd.DataFrame({
         USER_ID: scores.index.to_numpy(dtype=np.int64),
@@ -110,8 +110,6 @@ def filter_ratings(
     Raises:
         ImplausibleFilterError: when the flagged share of users exceeds ``max_removed_share``.
     """
-    import time
-
     start = time.perf_counter()
     config = FilterConfig(threshold=threshold, max_removed_share=max_removed_share, seed=seed,
                           detector=detector)

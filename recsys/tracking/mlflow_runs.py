@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from recsys.data.schema import ITEM_ID, USER_ID
 
@@ -99,8 +100,6 @@ def digest_of(path: str | Path) -> str:
 
 def _dvc_md5(root: Path, target: str) -> str | None:
     """The md5 DVC recorded for ``target`` in ``dvc.lock`` or a ``.dvc`` file, if any."""
-    import yaml
-
     candidates: list[dict[str, Any]] = []
     lock = root / "dvc.lock"
     if lock.is_file():

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.data.schema import ITEM_ID, USER_ID
+from recsys.models import load_model
 
 MODEL_DIR_KEY = "model_dir"
 DEFAULT_K = 10
@@ -48,8 +49,6 @@ class RecommenderPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-de
         self.recommender: Any = None
 
     def load_context(self, context: Any) -> None:
-        from recsys.models import load_model
-
         self.recommender = load_model(context.artifacts[MODEL_DIR_KEY])
 
     # ``model_input`` is left unannotated on purpose: MLflow reads predict's type hints to
@@ -101,8 +100,6 @@ def log_recommender(
         MLflow's ``ModelInfo`` (``model_uri``, ``model_id``...).
     """
     from mlflow.models import infer_signature
-
-    from recsys.models import load_model
 
     model_dir = Path(model_dir)
     recommender = load_model(model_dir)

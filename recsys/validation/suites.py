@@ -80,6 +80,7 @@ class ValidateConfig(BaseModel):
     @classmethod
     def from_params(cls, path: str | Path = "params.yaml") -> ValidateConfig:
         """Read the ``validate:`` section (defaults when the file or section is absent)."""
+        # on use: the strict params tree (recsys.params) composes this config class
         from recsys.params import section
 
         return cls.model_validate(section("validate", path))

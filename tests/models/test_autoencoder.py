@@ -11,10 +11,9 @@ import pytest
 
 from recsys.data.interactions import Interactions
 from recsys.models import create, load_model
-from recsys.models.autoencoder import AutoRec
-
-from .conftest import Checkerboard
-from .contract import RecommenderContract
+from recsys.models._keras import import_keras
+from recsys.models.autoencoder import AutoRec, item_batches
+from recsys.testing import Checkerboard, RecommenderContract
 
 pytestmark = pytest.mark.model
 
@@ -83,8 +82,6 @@ def test_save_writes_native_keras_file(autorec: Any, tmp_path: Path) -> None:
 
 
 def test_batches_of_rows_cover_every_rated_item() -> None:
-    from recsys.models._keras import import_keras
-    from recsys.models.autoencoder import item_batches
 
     frame = pd.DataFrame(
         {"user_id": [1, 1, 2, 3, 3], "item_id": [10, 20, 20, 30, 10], "rating": [5, 4, 3, 2, 1]}

@@ -8,9 +8,7 @@ import pytest
 
 from recsys.data.interactions import Interactions
 from recsys.models import create
-
-from .conftest import Checkerboard
-from .contract import RecommenderContract
+from recsys.testing import Checkerboard, RecommenderContract
 
 pytestmark = pytest.mark.model
 

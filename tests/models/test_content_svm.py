@@ -9,9 +9,8 @@ import pytest
 from recsys.data.interactions import Interactions
 from recsys.models import create
 from recsys.models.content_svm import ContentSVM
+from recsys.testing import Checkerboard, RecommenderContract
 
-from .conftest import Checkerboard
-from .contract import RecommenderContract
 from .test_content_tfidf import NEW_BLOCK0_MOVIE, with_new_movie
 
 pytestmark = pytest.mark.model

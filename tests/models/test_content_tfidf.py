@@ -12,9 +12,7 @@ from recsys.data.interactions import Interactions
 from recsys.models import create
 from recsys.models.content_tfidf import profile_weights
 from recsys.models.features import ContentFeatureConfig, build_item_features, year_affinity
-
-from .conftest import Checkerboard
-from .contract import RecommenderContract
+from recsys.testing import Checkerboard, RecommenderContract
 
 pytestmark = pytest.mark.model
 

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from recsys.data.interactions import Interactions
-from recsys.models import create
-
-from .conftest import Checkerboard
-from .contract import RecommenderContract
+from recsys.evaluation.evaluate import evaluate_model
+from recsys.evaluation.splits import split_ratings
+from recsys.models import base, create, ease
+from recsys.models.base import available_memory
+from recsys.models.ease import TIMELINE_DLAE, EASEConfig, timeline_gram
+from recsys.params import section
+from recsys.testing import Checkerboard, RecommenderContract
 
 pytestmark = pytest.mark.model
 
@@ -65,8 +70,6 @@ def _brute_timeline_gram(
 def test_timeline_gram_weighs_pairs_by_their_distance_in_time_order() -> None:
     """Against a brute-force double loop, on shuffled rows with timestamp ties (broken by
     item id) and with pairs beyond the kernel's reach."""
-    from recsys.models import ease
-
     rng = np.random.default_rng(3)
     rows = [(u, i, int(rng.integers(0, 5))) for u in range(6) for i in rng.choice(12, 9, replace=False)]
     frame = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"]).sample(frac=1, random_state=1)
@@ -118,10 +121,6 @@ def test_timeline_without_timestamps_falls_back_to_whole_histories(
 @pytest.mark.slow
 def test_timeline_dlae_beats_ease_on_ml100k(ml100k: tuple[pd.DataFrame, ...]) -> None:
     """The shipped timeline configuration against EASE^R on the published protocol."""
-    from recsys.evaluation.evaluate import evaluate_model
-    from recsys.evaluation.splits import split_ratings
-    from recsys.models.ease import TIMELINE_DLAE
-
     ratings, items, _ = ml100k
     split = split_ratings(ratings, "ms-stratified", seed=42)
     train = Interactions.from_frame(split.train, items)
@@ -177,8 +176,6 @@ def test_tilt_cooccurrence_fits_the_weights_to_the_tilted_rows(checkerboard: Che
 
 
 def test_tilt_cooccurrence_weighs_the_timeline_pairs_by_their_tilts(checkerboard: Checkerboard) -> None:
-    from recsys.models.ease import timeline_gram
-
     data = checkerboard.interactions
     params = {"cooccurrence": "timeline", "timeline_decay": 2.0, "timeline_share": 0.3}
     model = create("ease", rating_tilt=0.2, tilt_cooccurrence=True, **params).fit(data)
@@ -272,8 +269,6 @@ def test_a_catalogue_too_big_for_memory_fails_before_allocating(
 ) -> None:
     """EASE's dense item x item matrices are checked against the available memory first:
     a clear MemoryError with the arithmetic instead of an out-of-memory kill."""
-    from recsys.models import base
-
     n = checkerboard.interactions.n_items
     need = 3 * n * n * 8
     monkeypatch.setattr(base, "available_memory", lambda: need - 1)
@@ -287,8 +282,6 @@ def test_a_catalogue_too_big_for_memory_fails_before_allocating(
 
 
 def test_available_memory_reads_the_machine() -> None:
-    from recsys.models.base import available_memory
-
     have = available_memory()
     assert have is None or have > 2**20
 
@@ -296,11 +289,6 @@ def test_available_memory_reads_the_machine() -> None:
 def test_the_pipeline_trains_the_timeline_dlae() -> None:
     """``params.yaml`` ships ``TIMELINE_DLAE`` as the ``ease`` configuration (the figures in
     the docs and benchmark refer to it), and it is a valid configuration."""
-    from pathlib import Path
-
-    from recsys.models.ease import TIMELINE_DLAE, EASEConfig
-    from recsys.params import section
-
     shipped = section("train", Path(__file__).parents[2] / "params.yaml")["ease"]
     assert shipped == TIMELINE_DLAE
     assert EASEConfig(**shipped).model_dump(include=set(shipped)) == TIMELINE_DLAE

@@ -12,23 +12,14 @@ from pydantic import ValidationError
 from scipy import sparse
 
 from recsys.data.interactions import Interactions
+from recsys.evaluation.evaluate import evaluate_model
+from recsys.evaluation.splits import split_ratings
 from recsys.models import create, load_model
-from recsys.models.hybrid import (
-    BUILTIN_COMPONENTS,
-    Hybrid,
-    RP3Beta,
-    SessionEASE,
-    ShortlistRanker,
-    UserEASE,
-    coordinate_ascent,
-    fast_top_k,
-    item_stratified_holdout,
-    ndcg_from_ranking,
-    normalise_rows,
-)
+from recsys.models.blend import ShortlistRanker, coordinate_ascent, fast_top_k, ndcg_from_ranking
+from recsys.models.hybrid import Hybrid, normalise_rows
+from recsys.sampling import item_stratified_holdout
+from recsys.testing import UNKNOWN_USER, Checkerboard, RecommenderContract
 
-from .conftest import UNKNOWN_USER, Checkerboard
-from .contract import RecommenderContract
 from .test_content_tfidf import NEW_BLOCK0_MOVIE, with_new_movie
 
 pytestmark = pytest.mark.model
@@ -232,59 +223,8 @@ def test_shortlist_ranker_finds_the_whole_rows_top_k(depth: int) -> None:
     assert sum(fell_back) < 25 * n_users
 
 
-def test_builtin_components_rank_the_checkerboard(checkerboard: Checkerboard) -> None:
-    assert set(BUILTIN_COMPONENTS) == {"user_ease", "rp3beta", "session_ease"}
-    components = (UserEASE(regularization=1.0), RP3Beta(neighbours=5), SessionEASE(regularization=1.0))
-    for model in components:
-        model.fit(checkerboard.interactions)
-        users = checkerboard.rated_users
-        recs = model.recommend(users, k=1)
-        hits = [
-            recs.items_of(u)[0] in checkerboard.block_items[checkerboard.block_of_user[u]]
-            for u in users
-        ]
-        assert np.mean(hits) == 1.0, model.name
-
-
-def _sittings(gap_between: int) -> Interactions:
-    """Two users, each rating {0, 1} in one sitting and {2, 3} in another, ``gap_between``
-    seconds later; a third user rated 0 and 2 together, and a fourth rated only 0."""
-    rows = [
-        (1, 0, 0), (1, 1, 10), (1, 2, 10 + gap_between), (1, 3, 20 + gap_between),
-        (2, 0, 0), (2, 1, 10), (2, 2, 10 + gap_between), (2, 3, 20 + gap_between),
-        (3, 0, 0), (3, 2, 5),
-        (4, 0, 0),
-    ]
-    frame = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"]).assign(rating=4.0)
-    return Interactions.from_frame(frame)
-
-
-def test_session_ease_learns_from_sittings_not_whole_histories() -> None:
-    data = _sittings(gap_between=86_400)
-    session = SessionEASE(regularization=1.0, session_gap=3600).fit(data)
-    plain = create("ease", regularization=1.0).fit(data)
-    # in sittings, item 0 goes with item 1 twice and with item 2 once (never with 3) ...
-    s_row = session.score(4, [1, 2, 3])
-    assert s_row[0] > s_row[1] > s_row[2]
-    # ... while whole histories put it with item 2 three times and with item 1 twice
-    p_row = plain.score(4, [1, 2, 3])
-    assert p_row[1] > p_row[0]
-    # with every rating in one sitting, the sessions are the users: plain EASE exactly
-    together = SessionEASE(regularization=1.0, session_gap=10**9).fit(data)
-    np.testing.assert_allclose(together.weights_, plain.weights_)
-
-
-def test_session_ease_without_timestamps_is_plain_ease() -> None:
-    frame = _sittings(gap_between=86_400).frame.drop(columns="timestamp")
-    data = Interactions.from_frame(frame)
-    session = SessionEASE(regularization=1.0).fit(data)
-    np.testing.assert_allclose(session.weights_, create("ease", regularization=1.0).fit(data).weights_)
-
-
 @pytest.mark.slow
 def test_hybrid_beats_plain_ease(ml100k: tuple[pd.DataFrame, ...]) -> None:
-    from recsys.evaluation.evaluate import evaluate_model
-    from recsys.evaluation.splits import split_ratings
 
     ratings, items, _ = ml100k
     split = split_ratings(ratings, "ms-stratified", seed=42)
@@ -334,16 +274,6 @@ def test_weights_maximise_the_mean_over_validation_folds(checkerboard: Checkerbo
     )
     np.testing.assert_allclose(single.weights_, only_first)
     assert single.validation_ndcg_["blend"] == pytest.approx(first_blend)
-
-
-def test_user_ease_checks_its_users_x_users_matrix_fits(
-    checkerboard: Checkerboard, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from recsys.models import base
-
-    monkeypatch.setattr(base, "available_memory", lambda: 1024)
-    with pytest.raises(MemoryError, match="user EASE on .* users needs 3 dense"):
-        UserEASE().fit(checkerboard.interactions)
 
 
 def test_without_refit_the_first_folds_components_are_kept(checkerboard: Checkerboard) -> None:

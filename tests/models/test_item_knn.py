@@ -9,9 +9,7 @@ from scipy import sparse
 from recsys.data.interactions import Interactions
 from recsys.models import create
 from recsys.models.item_knn import top_n_similarities
-
-from .conftest import Checkerboard
-from .contract import RecommenderContract
+from recsys.testing import Checkerboard, RecommenderContract
 
 pytestmark = pytest.mark.model
 

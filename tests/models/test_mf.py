@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import sparse
 
 from recsys.data.interactions import Interactions
 from recsys.models import create
-
-from .conftest import Checkerboard
-from .contract import RecommenderContract
+from recsys.models._rating_blend import neighbourhood_correction
+from recsys.testing import Checkerboard, RecommenderContract
 
 pytestmark = pytest.mark.model
 
@@ -108,10 +108,6 @@ def test_predictions_stay_in_the_rating_range_and_ranking_modes(checkerboard: Ch
 
 
 def test_neighbourhood_correction_interpolates_similar_items_residuals() -> None:
-    from scipy import sparse
-
-    from recsys.models._rating_blend import neighbourhood_correction
-
     # user 0 rated items 0 (+1 residual) and 1 (-1); item 2 resembles item 0 far more
     residuals = sparse.csr_matrix(np.array([[1.0, -1.0, 0.0], [0.0, 0.0, 0.0]]))
     similarities = sparse.csr_matrix(

@@ -15,9 +15,7 @@ from scipy import sparse
 
 from recsys.models import create, load_model
 from recsys.models.ncf import NCF, sample_training_set
-
-from .conftest import Checkerboard
-from .contract import RecommenderContract
+from recsys.testing import Checkerboard, RecommenderContract
 
 pytestmark = pytest.mark.model
 

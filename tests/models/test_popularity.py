@@ -8,9 +8,7 @@ import pytest
 
 from recsys.data.interactions import Interactions
 from recsys.models import create
-
-from .conftest import UNRATED_ITEM, Checkerboard
-from .contract import RecommenderContract
+from recsys.testing import UNRATED_ITEM, Checkerboard, RecommenderContract
 
 pytestmark = pytest.mark.model
 

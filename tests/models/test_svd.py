@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .contract import RecommenderContract
+from recsys.testing import RecommenderContract
 
 pytestmark = pytest.mark.model
 

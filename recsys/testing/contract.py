@@ -3,28 +3,29 @@
 LensKit's ``BasicComponentTests`` and implicit's ``RecommenderBaseTestMixin`` in one: a
 model's test module only says which model and how to make it small and fast::
 
-    from .contract import RecommenderContract
+    from recsys.testing import RecommenderContract
 
     class TestEASE(RecommenderContract):
         name = "ease"
         params = {"regularization": 10.0}
         quality_floor = 1.0
 
-The data is the ``checkerboard`` fixture of ``tests/models/conftest.py`` (ratings plus an
-items table with ``genres``, ``actors`` and ``directors``, so content models fit too).
-Override ``make_model`` or ``fit_data`` when a model needs something else.
+A model outside the registry (a third-party one) sets ``model_class`` as well::
+
+    class TestMyModel(RecommenderContract):
+        name = "my_model"
+        model_class = MyModel
+
+The data is the checkerboard of ``recsys.testing.checkerboard`` (ratings plus an items
+table with ``genres``, ``actors`` and ``directors``, so content models fit too), given by
+the mixin's class-scoped ``checkerboard`` fixture. Override ``make_model`` or ``fit_data``
+when a model needs something else. Needs the ``testing`` extra (pytest, Hypothesis).
 """
 
 from __future__ import annotations
 
-import atexit
 import functools
 import json
-import shutil
-import subprocess
-import sys
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -33,14 +34,21 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from numpy.typing import NDArray
 from pydantic import ValidationError
 
 from recsys.data.interactions import Interactions
-from recsys.models import MODELS, BaseRecommender, NotFittedError, create, load_model, top_k
+from recsys.errors import NotFittedError
+from recsys.models import MODELS, BaseRecommender, load_model, top_k
 from recsys.models import model_class as registered_class
-
-from .conftest import SILENT_USER, UNKNOWN_ITEM, UNKNOWN_USER, UNRATED_ITEM, Checkerboard
+from recsys.testing.checkerboard import (
+    SILENT_USER,
+    UNKNOWN_ITEM,
+    UNKNOWN_USER,
+    UNRATED_ITEM,
+    Checkerboard,
+    make_checkerboard,
+)
+from recsys.testing.fresh_fits import SEED, fresh_process_fits, spec_of
 
 #: Hypothesis settings for tests that reuse a class-scoped fitted model.
 PROPERTY_SETTINGS = settings(
@@ -55,6 +63,11 @@ PROPERTY_SETTINGS = settings(
 )
 
 
+@functools.cache
+def _checkerboard() -> Checkerboard:
+    return make_checkerboard()
+
+
 def assert_well_formed(frame: pd.DataFrame, k: int) -> None:
     """One user's recommendations: sorted scores, no NaN, ranks 1..n, n <= k, unique items."""
     assert len(frame) <= k
@@ -63,74 +76,6 @@ def assert_well_formed(frame: pd.DataFrame, k: int) -> None:
     assert np.all(np.diff(scores) <= 0), "scores not sorted descending"
     assert frame["rank"].tolist() == list(range(1, len(frame) + 1))
     assert frame["item_id"].is_unique
-
-
-SEED = 7
-_REFIT_SCRIPT = """
-import json, sys
-from pathlib import Path
-from recsys.models import create
-from tests.models.conftest import make_checkerboard
-
-data = make_checkerboard().interactions
-out = {}
-for number, spec in enumerate(json.loads(sys.argv[1])):
-    name, params = json.loads(spec)
-    runs = [create(name, **params, seed=int(sys.argv[2])).fit(data).score(1) for _ in range(2)]
-    model = create(name, **params).fit(data)
-    runs.append(model.score(1))
-    saved = model.save(Path(sys.argv[3]) / f"model{number}")
-    out[spec] = {
-        "scores": [[None if v != v else float(v) for v in run] for run in runs],
-        "saved": str(saved),
-    }
-print(json.dumps(out))
-"""
-
-
-def _spec(case: Any) -> str:
-    return json.dumps([case.name, case.params], sort_keys=True)
-
-
-@dataclass(frozen=True)
-class FreshFit:
-    """What one new interpreter produced for a contract class with ``fresh_process_fits``.
-
-    Attributes:
-        refits: user 1's scores after two fits with the same explicit seed.
-        saved: the folder of the model fitted with the class's own parameters.
-        saved_scores: user 1's scores from that model before it was saved.
-    """
-
-    refits: tuple[NDArray[np.float64], NDArray[np.float64]]
-    saved: Path
-    saved_scores: NDArray[np.float64]
-
-
-@functools.cache
-def fresh_process_fits() -> dict[str, FreshFit]:
-    """For every contract class with ``fresh_process_fits``, by spec: its fits in one new
-    interpreter (one process, one TensorFlow import, for all); models saved in a temporary
-    folder removed at exit."""
-
-    def cases(cls: type) -> list[type]:
-        return [c for sub in cls.__subclasses__() for c in (sub, *cases(sub))]
-
-    specs = sorted({_spec(c) for c in cases(RecommenderContract) if c.fresh_process_fits})
-    folder = Path(tempfile.mkdtemp(prefix="movierec-contract-"))
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    done = subprocess.run(
-        [sys.executable, "-c", _REFIT_SCRIPT, json.dumps(specs), str(SEED), str(folder)],
-        cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True,
-        timeout=600, check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    fits = {}
-    for spec, fit in result.items():
-        first, second, saved_scores = (np.asarray(s, dtype=np.float64) for s in fit["scores"])
-        fits[spec] = FreshFit((first, second), Path(fit["saved"]), saved_scores)
-    return fits
 
 
 class RecommenderContract:
@@ -147,10 +92,9 @@ class RecommenderContract:
         fresh_process_fits: fit in a new Python process (as `movierec fit` does) both the
             reproducibility check's two seeded fits and the model the other tests use
             (loaded from where that process saved it), for frameworks with process-global
-            state (TensorFlow): seeded fits repeat exactly there and in isolation, but late
-            in the pytest process a fit sometimes differed (twice in four full CI runs for
-            the refits; once a NeuMF fit fell to a 0.33 top-1 share against 0.56 in every
-            fresh process).
+            state (TensorFlow, see ``recsys.testing.fresh_fits``); registered models only.
+        model_class: the class under test when it is not in the registry (a third-party
+            model); ``None`` looks ``name`` up in ``recsys.models.MODELS``.
     """
 
     pytestmark: ClassVar[list[pytest.MarkDecorator]] = [pytest.mark.model]
@@ -161,25 +105,36 @@ class RecommenderContract:
     history_floor: ClassVar[float | None] = None
     k: ClassVar[int] = 5
     fresh_process_fits: ClassVar[bool] = False
+    model_class: ClassVar[type[BaseRecommender] | None] = None
 
     # -- hooks a subclass may override ----------------------------------------------------
+    def model_type(self) -> type[BaseRecommender]:
+        """The class under test: ``model_class``, else the one registered as ``name``."""
+        return self.model_class or registered_class(self.name)
+
     def make_model(self, **overrides: Any) -> BaseRecommender:
-        return create(self.name, **{**self.params, **overrides})
+        return self.model_type()(**{**self.params, **overrides})
 
     def fit_data(self, checkerboard: Checkerboard) -> Interactions:
         return checkerboard.interactions
 
     # -- fixtures --------------------------------------------------------------------------
     @pytest.fixture(scope="class")
+    def checkerboard(self) -> Checkerboard:
+        return _checkerboard()
+
+    @pytest.fixture(scope="class")
     def fitted(self, checkerboard: Checkerboard) -> BaseRecommender:
         if self.fresh_process_fits:
-            return load_model(fresh_process_fits()[_spec(self)].saved)
+            assert self.model_class is None, "fresh_process_fits needs a registered model"
+            return load_model(fresh_process_fits(RecommenderContract)[spec_of(self)].saved)
         return self.make_model().fit(self.fit_data(checkerboard))
 
     # -- construction and configuration ----------------------------------------------------
     def test_registered_and_default_construction(self) -> None:
-        assert self.name in MODELS
-        cls = registered_class(self.name)
+        if self.model_class is None:
+            assert self.name in MODELS
+        cls = self.model_type()
         model = cls()
         assert isinstance(model, BaseRecommender)
         assert cls.name == self.name
@@ -193,12 +148,12 @@ class RecommenderContract:
         restored = type(model.config).model_validate_json(text)
         assert restored == model.config
         assert json.loads(text) == model.config.model_dump(mode="json")
-        again = create(self.name, **json.loads(text))
+        again = self.model_type()(**json.loads(text))
         assert again.config == model.config
 
     def test_unknown_config_key_rejected(self) -> None:
         with pytest.raises(ValidationError):
-            create(self.name, no_such_parameter=1)
+            self.model_type()(no_such_parameter=1)
 
     def test_not_fitted_error(self, tmp_path: Path) -> None:
         model = self.make_model()
@@ -352,12 +307,13 @@ class RecommenderContract:
     ) -> None:
         if self.fresh_process_fits:  # ``fitted`` was itself loaded: against the fit itself
             np.testing.assert_allclose(
-                fitted.score(1), fresh_process_fits()[_spec(self)].saved_scores,
+                fitted.score(1), fresh_process_fits(RecommenderContract)[spec_of(self)].saved_scores,
                 rtol=1e-6, equal_nan=True,
             )
         folder = fitted.save(tmp_path / "model")
         assert (folder / "model.json").is_file()
-        for loaded in (type(fitted).load(folder), load_model(folder)):
+        loaders = [type(fitted).load] + ([load_model] if self.model_class is None else [])
+        for loaded in (load(folder) for load in loaders):
             assert type(loaded) is type(fitted)
             assert loaded.config == fitted.config
             assert loaded.fit_seconds_ == fitted.fit_seconds_
@@ -386,11 +342,10 @@ class RecommenderContract:
             type(fitted).load(folder)
 
     def test_seeded_fit_is_reproducible(self, checkerboard: Checkerboard) -> None:
-        cls = registered_class(self.name)
-        if "seed" not in cls.Config.model_fields:
+        if "seed" not in self.model_type().config_class().model_fields:
             pytest.skip(f"{self.name} has no seed")
         if self.fresh_process_fits:
-            first, second = fresh_process_fits()[_spec(self)].refits
+            first, second = fresh_process_fits(RecommenderContract)[spec_of(self)].refits
         else:
             data = self.fit_data(checkerboard)
             first = self.make_model(seed=SEED).fit(data).score(1)
