@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
 
+MIN_SPAN_SECONDS = 3600.0
 PALETTE = ("#0b5cad", "#c2410c", "#0b6e3f", "#7a2e6f", "#57608f", "#8a5a00")
 
 
@@ -39,8 +40,9 @@ def time_chart(series: Sequence[Series], *, title: str, y_label: str, width: int
     xs = [p[0].timestamp() for p in points]
     ys = [p[1] for p in points]
     x0, x1 = min(xs), max(xs)
-    if x1 - x0 < 1:
-        x0, x1 = x0 - 3600, x1 + 3600
+    if x1 - x0 < MIN_SPAN_SECONDS:  # points minutes apart: an hour around them, ticks apart
+        middle = (x0 + x1) / 2
+        x0, x1 = middle - MIN_SPAN_SECONDS / 2, middle + MIN_SPAN_SECONDS / 2
     pad = (max(ys) - min(ys)) * 0.1 or abs(ys[0]) * 0.05 or 0.01
     y0, y1 = y_range if y_range is not None else (min(ys) - pad, max(ys) + pad)
 

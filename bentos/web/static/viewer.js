@@ -244,7 +244,7 @@ function badges(availability) {
     return el("p", { class: "badges" }, el("span", { class: "badge none" }, "availability unknown"));
   }
   if (!availability.length) {
-    return el("p", { class: "badges" }, el("span", { class: "badge none" }, "not streaming here"));
+    return el("p", { class: "badges" }, el("span", { class: "badge none" }, "not on a catalogued platform"));
   }
   const offers = [...availability].sort((a, b) => OFFER_ORDER.indexOf(a.offer_type) - OFFER_ORDER.indexOf(b.offer_type)
     || a.platform.localeCompare(b.platform));
