@@ -184,7 +184,7 @@ function setUpSearch() {
 async function loadShelves() {
   const box = $("shelves");
   try {
-    const payload = await api("/items/popular?per_genre=8&genres=10");
+    const payload = await api("/items/popular?per_genre=8&genres=8");
     box.replaceChildren(...payload.genres.map(({ genre, items }) => el("div", { class: "shelf" },
       el("h4", { id: `shelf-${genre.replace(/\W+/g, "-")}` }, genre),
       el("ul", { "aria-labelledby": `shelf-${genre.replace(/\W+/g, "-")}` }, ...items.map((movie) => el("li", {},
