@@ -186,3 +186,69 @@ def test_catalogue_endpoints_refuse_bad_input(client: httpx.Client) -> None:
     assert client.get("/items/search", params={"q": ""}).json()["items"] == []
     found = client.get("/items/search", params={"q": "wars"}).json()["items"]
     assert found[0]["title"] == "Star Wars" and "Sci-Fi" in found[0]["genres"]
+
+
+@pytest.fixture(scope="module")
+def tmdb_server(tmp_path_factory: pytest.TempPathFactory, served_model_dir: Any,
+                ml100k_dir: Any) -> Any:
+    """A real ``bentoml serve`` with TMDB (JustWatch) availability answered from its on-disk
+    cache: every movie has a cached TMDB answer, every third one with offers of each kind."""
+    import json
+    from datetime import UTC, datetime
+
+    import pandas as pd
+    import yaml
+
+    from tests.serving.conftest import ROOT, bentoml_serve
+
+    folder = tmp_path_factory.mktemp("serve-tmdb")
+    items = pd.read_parquet(ml100k_dir / "items.parquet")
+    items["tmdb_id"] = items["item_id"] + 500_000
+    items.to_parquet(folder / "items.parquet", index=False)
+    cache = folder / "tmdb-cache"
+    cache.mkdir()
+    now = datetime.now(UTC).isoformat()
+    for item_id, tmdb_id in zip(items["item_id"], items["tmdb_id"], strict=True):
+        offers = {"link": f"https://www.themoviedb.org/movie/{tmdb_id}/watch?locale=US",
+                  "flatrate": [{"provider_name": "Netflix"}],
+                  "rent": [{"provider_name": "Apple TV"}], "buy": [{"provider_name": "Apple TV"}],
+                  "free": [{"provider_name": "Tubi TV"}]}
+        body = {"id": int(tmdb_id), "results": {"US": offers} if item_id % 3 == 0 else {}}
+        (cache / f"{tmdb_id}.json").write_text(json.dumps(
+            {"tmdb_id": int(tmdb_id), "fetched_at": now, "status": 200, "body": body}))
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["serve"]["tmdb_cache_dir"] = str(cache)
+    (folder / "params.yaml").write_text(yaml.safe_dump(params))
+    env = {"MOVIEREC_MODEL_DIR": str(served_model_dir), "MOVIEREC_ITEMS": str(folder / "items.parquet"),
+           "MOVIEREC_AVAILABILITY": "tmdb", "TMDB_API_KEY": "test-key",
+           # nothing listens there: every answer must come from the cache
+           "TMDB_BASE_URL": "http://127.0.0.1:9", "MOVIEREC_PARAMS": str(folder / "params.yaml"),
+           "MOVIEREC_INFERENCE_LOG": str(folder / "inference.jsonl")}
+    with bentoml_serve("bentos.service:MovieRecommender", folder, env) as running:
+        yield running
+
+
+def test_tmdb_availability_shows_justwatch_attribution_and_every_offer_type(
+        browser: Any, tmdb_server: RunningServer) -> None:
+    from selenium.webdriver.common.by import By
+
+    open_viewer_without_platforms(browser, tmdb_server.url)
+    pick_by_keyboard(browser, "star wars")
+    browser.find_element(By.ID, "recommend-new").click()
+    shown = ten_cards(browser)
+    attribution = browser.find_element(By.ID, "attribution")
+    assert attribution.is_displayed() and "JustWatch" in attribution.text
+    offers = {b.get_attribute("data-offer") for card in shown
+              for b in card.find_elements(By.CSS_SELECTOR, ".badge[data-platform]")}
+    labels = {b.text.split(" · ")[-1] for card in shown
+              for b in card.find_elements(By.CSS_SELECTOR, ".badge[data-platform]")}
+    assert offers == {"flatrate", "rent", "buy", "free"}
+    assert labels == {"subscription", "rent", "buy", "free"}
+
+
+def open_viewer_without_platforms(driver: Any, url: str) -> None:
+    """TMDB knows its platforms only once movies were fetched: the list may start empty."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(url + "/")
+    wait(driver).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".shelf button"))

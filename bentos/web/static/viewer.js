@@ -219,7 +219,9 @@ async function loadOptions() {
       box.append(el("label", { for: id }, el("input", { type: "checkbox", id, value: platform, name: "platform" }), platformName(platform)));
     }
   } else {
-    $("platforms-empty").textContent = options.availability_hint || "No streaming availability is configured on this service.";
+    $("platforms-empty").textContent = options.availability_hint
+      || (options.attribution ? "Platforms are listed once movies' availability has been fetched: reload the page after a first recommendation."
+        : "No streaming availability is configured on this service.");
   }
   if (options.model_version) $("model-line").textContent = `Model version ${options.model_version}.`;
 }
