@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -29,8 +30,7 @@ def report(
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root / 'mlflow.db'}"
     sources = DashboardSources(root=root, tracking_uri=uri, model_name=model_name)
     if inference_log is not None:
-        sources = DashboardSources(root=root, tracking_uri=uri, model_name=model_name,
-                                   inference_log=inference_log.resolve())
+        sources = replace(sources, inference_log=inference_log.resolve())
     target_dir = (out or root / "reports").resolve()
     if target_dir.exists() and not target_dir.is_dir():
         fail(f"--out {target_dir} exists and is not a folder")
