@@ -31,8 +31,17 @@ function platformName(platform) {
   return PLATFORM_NAMES[platform] || platform.replace(/_/g, " ").replace(/\b\w/g, (c) => c.toUpperCase());
 }
 
+// MovieLens files the article last ("Godfather, The"); people read it first.
+const TRAILING_ARTICLE = /^(.+), (The|A|An|Les|Le|La|L'|Il|El|Das|Der|Die|Den|Det)$/;
+
+function title(movie) {
+  const text = movie.title || `movie ${movie.item_id}`;
+  const match = TRAILING_ARTICLE.exec(text);
+  return match ? `${match[2]}${match[2].endsWith("'") ? "" : " "}${match[1]}` : text;
+}
+
 function label(movie) {
-  return movie.year ? `${movie.title} (${movie.year})` : movie.title || `movie ${movie.item_id}`;
+  return movie.year ? `${title(movie)} (${movie.year})` : title(movie);
 }
 
 // -- talking to the service: every failure becomes a sentence ---------------------------
@@ -266,13 +275,13 @@ function because(movie) {
   const reasons = Array.isArray(movie.because) ? movie.because.filter((b) => b && (b.title || b.item_id !== undefined)) : [];
   if (!reasons.length) return null;
   return el("p", { class: "because" }, "Because you liked ",
-    reasons.map((b) => b.title || `movie ${b.item_id}`).join(", "), ".");
+    reasons.map((b) => title(b)).join(", "), ".");
 }
 
 async function render(payload, heading) {
   const genres = await genresOf(payload.items);
   const cards = payload.items.map((movie) => el("li", { class: "card", "data-item-id": movie.item_id },
-    el("h3", {}, el("span", { class: "rank" }, `${movie.rank}.`), movie.title || `movie ${movie.item_id}`),
+    el("h3", {}, el("span", { class: "rank" }, `${movie.rank}.`), title(movie)),
     el("p", { class: "meta" }, [movie.year, (movie.genres || genres.get(movie.item_id) || []).join(", ")].filter(Boolean).join(" · ")),
     badges(movie.availability), because(movie)));
   $("cards").replaceChildren(...cards);
