@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help setup setup-bench run test test-fast lint typecheck serve bench dvc-repro clean
+.PHONY: help setup setup-bench run test test-fast lint typecheck serve report bench dvc-repro clean
 
 help:
 	@echo "make setup      create .venv from uv.lock (Python 3.11)"
@@ -14,7 +14,8 @@ help:
 	@echo "make test       the full test suite (what CI runs)"
 	@echo "make test-fast  unit + data tiers only"
 	@echo "make lint       ruff + mypy"
-	@echo "make serve      start the BentoML service on the champion model"
+	@echo "make serve      start the BentoML service on the champion model (viewer page at /)"
+	@echo "make report     write the team dashboard reports/index.html"
 	@echo "make bench      run the benchmarks into benchmarks/results/"
 
 setup:
@@ -44,6 +45,9 @@ typecheck:
 
 serve:
 	$(BIN)/movierec serve
+
+report:
+	$(BIN)/movierec report
 
 bench: setup-bench
 	$(BIN)/python benchmarks/accuracy.py

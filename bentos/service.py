@@ -48,6 +48,7 @@ from bentoml.exceptions import BentoMLException, InvalidArgument, NotFound
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
+from bentos.web import attach_pages
 from recsys.availability.provider import (
     DEFAULT_REGION,
     AvailabilityError,
@@ -888,6 +889,7 @@ class RatingPrediction(BaseModel):
 
 # -- the BentoML service -----------------------------------------------------------------
 model_app = FastAPI(title="movierec model info", docs_url=None, redoc_url=None, openapi_url=None)
+attach_pages(model_app)  # GET /: the viewer page (bentos/web)
 
 
 @bentoml.service(name="movierec", traffic={"timeout": 30})

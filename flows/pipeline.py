@@ -21,6 +21,7 @@ from prefect.states import Failed
 from flows import steps
 from recsys.monitoring.incoming import incoming_path
 from recsys.params import load_params
+from recsys.reporting.runs import record_run
 
 
 def _link(path: str | None) -> str | None:
@@ -216,4 +217,5 @@ def pipeline(
         key=_artifact_key(f"promotion-{dataset}"), description="Registry decision",
         markdown=f"# Registry\n\n{decision['summary']}\n",
     )
+    record_run(summary, shilling=filtered)  # for the team dashboard (`movierec report`)
     return summary

@@ -10,7 +10,17 @@ from __future__ import annotations
 
 import typer
 
-from movierec.commands import data, models, monitor, pipeline, registry, serve, shilling, validate
+from movierec.commands import (
+    data,
+    models,
+    monitor,
+    pipeline,
+    registry,
+    report,
+    serve,
+    shilling,
+    validate,
+)
 
 app = typer.Typer(
     name="movierec",
@@ -20,7 +30,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (data, validate, models, shilling, pipeline, registry, serve, monitor):
+for module in (data, validate, models, shilling, pipeline, registry, serve, monitor, report):
     module.register(app)
 
 

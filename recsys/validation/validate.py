@@ -24,6 +24,7 @@ import pandas as pd
 from recsys.data.registry import get_spec
 from recsys.data.schema import ITEM_ID, RATING, TIMESTAMP, USER_ID
 from recsys.data.tables import UnreadableTableError, read_table_file
+from recsys.validation.results import passed_check, write_results
 from recsys.validation.suites import (
     DEFAULT_SUITES_DIR,
     LOOKUP_COLUMNS,
@@ -421,6 +422,7 @@ def validate_tables(
     datasource = context.data_sources.add_pandas(name=dataset)
     n_expectations = len(failures)
     per_table: dict[str, int] = {}
+    passed: list[dict[str, Any]] = []
     for table in TABLES:
         if table not in frames:
             continue
@@ -458,9 +460,10 @@ def validate_tables(
             )
             failures.extend(_failure(table, _source_label(sources[table]), r, frame)
                             for r in failed)
+            passed.extend(passed_check(table, r) for r in run.results if r.success)
     order = {t: i for i, t in enumerate(TABLES)}
     failures.sort(key=lambda f: order[f["table"]])
-    return ValidationResult(
+    result = ValidationResult(
         success=not failures,
         dataset=dataset,
         failures=failures,
@@ -469,3 +472,7 @@ def validate_tables(
         docs_index=docs_dir / "index.html",
         seconds=time.perf_counter() - started,
     )
+    write_results(docs_dir, dataset=dataset, success=result.success, batch=batch,
+                  failures=failures, passed=passed, n_expectations=n_expectations,
+                  docs_index=result.docs_index)
+    return result

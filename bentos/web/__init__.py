@@ -1,0 +1,113 @@
+"""The viewer page of the service (``GET /``) and the read-only catalogue endpoints it uses.
+
+``attach_pages(app)`` adds to the service's FastAPI app:
+
+* ``GET /``: the page (``bentos/web/static/index.html``), its files under ``/web/``;
+* ``GET /items/search?q=&limit=10``: type-ahead over the catalogue's titles;
+* ``GET /items/popular?per_genre=8&genres=12``: the most-rated movies of each genre;
+* ``GET /items/info?ids=1,2,3``: title, year and genres of given movies;
+* ``GET /viewer/options``: platforms, regions and attribution of the availability data.
+
+Everything is bundled (no CDN, no web fonts): the page works with the machine offline.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from fastapi import FastAPI, HTTPException, Query
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+from recsys.data.catalogue import MAX_RESULTS, Catalogue
+
+STATIC = Path(__file__).resolve().parent / "static"
+MAX_INFO_IDS = 100
+
+_lock = threading.Lock()
+_catalogues: dict[int, Catalogue] = {}
+
+
+def _engine() -> Any:
+    import bentoml
+    from bentoml.exceptions import BentoMLException
+
+    try:
+        service = bentoml.get_current_service()
+    except BentoMLException:
+        service = None
+    engine = getattr(service, "engine", None)
+    if engine is None:
+        raise HTTPException(503, "the service is starting: no model loaded yet")
+    return engine
+
+
+def catalogue_of(engine: Any) -> Catalogue:
+    """The catalogue of the engine's model and items table (built on first use)."""
+    with _lock:
+        cached = _catalogues.get(id(engine))
+        if cached is not None:
+            return cached
+        from bentos.service import load_serve_config, resolve_items_path
+
+        config, data = load_serve_config()
+        path = resolve_items_path(config, data, engine.model)
+        if path is None:
+            raise HTTPException(503, "no items table: the catalogue cannot be searched")
+        recommender = engine.recommender
+        ids = np.asarray(recommender.items_.ids, dtype=np.int64)
+        raters = np.diff(recommender.seen_.tocsc().indptr)
+        popularity = pd.Series(raters, index=ids)
+        catalogue = Catalogue(pd.read_parquet(path), popularity, known=ids.tolist())
+        _catalogues.clear()
+        _catalogues[id(engine)] = catalogue
+        return catalogue
+
+
+def attach_pages(app: FastAPI) -> None:
+    """Add the viewer page, its static files and the catalogue endpoints to ``app``."""
+    app.mount("/web", StaticFiles(directory=STATIC), name="web")
+
+    @app.get("/", include_in_schema=False)
+    def viewer() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    @app.get("/items/search")
+    def search_items(q: str = Query("", max_length=200),
+                     limit: int = Query(10, ge=1, le=MAX_RESULTS)) -> dict[str, Any]:
+        found = catalogue_of(_engine()).search(q, limit)
+        return {"query": q, "items": [entry.as_dict() for entry in found]}
+
+    @app.get("/items/popular")
+    def popular_items(per_genre: int = Query(8, ge=1, le=MAX_RESULTS),
+                      genres: int = Query(12, ge=1, le=100)) -> dict[str, Any]:
+        shelves = catalogue_of(_engine()).popular_by_genre(per_genre, max_genres=genres)
+        return {"genres": [{"genre": genre, "items": [e.as_dict() for e in entries]}
+                           for genre, entries in shelves.items()]}
+
+    @app.get("/viewer/options")
+    def viewer_options() -> dict[str, Any]:
+        engine = _engine()
+        provider = engine.availability
+        return {
+            "model_version": engine.model.version,
+            "default_region": engine.default_region,
+            "platforms": sorted(provider.platforms()) if provider is not None else [],
+            "regions": provider.regions() if provider is not None else None,
+            "attribution": getattr(provider, "attribution", None),
+            "availability_hint": engine.hint,
+        }
+
+    @app.get("/items/info")
+    def item_info(ids: str = Query(..., max_length=2000)) -> dict[str, Any]:
+        try:
+            wanted = [int(part) for part in ids.split(",") if part.strip()]
+        except ValueError:
+            raise HTTPException(400, f"ids must be comma-separated integers, got {ids!r}") from None
+        if len(wanted) > MAX_INFO_IDS:
+            raise HTTPException(400, f"at most {MAX_INFO_IDS} ids per request, got {len(wanted)}")
+        return {"items": [e.as_dict() for e in catalogue_of(_engine()).describe(wanted)]}
