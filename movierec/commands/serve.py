@@ -47,7 +47,8 @@ def check_inputs(model_dir: Path | None, items: Path | None, availability: str |
         if model_dir is not None:
             load_model(model_dir)
         elif not from_bento:  # the champion, as the service resolves it at start-up
-            from bentos.service import load_serve_config, resolve_model
+            from bentos.model_source import resolve_model
+            from recsys.serving.config import load_serve_config
 
             with working("loading the champion model"):
                 resolve_model(load_serve_config()[0])

@@ -8,15 +8,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bentos.service import (
-    NO_AVAILABILITY_HINT,
-    InferenceLog,
-    RecommendationEngine,
-    ServeConfig,
-    load_availability,
-    model_from_folder,
-    resolve_model,
-)
+from bentos.model_source import model_from_folder, resolve_model
+from recsys.availability.provider import AvailabilityError
+from recsys.serving.availability import load_availability
+from recsys.serving.config import ServeConfig
+from recsys.serving.engine import NO_AVAILABILITY_HINT, RecommendationEngine
+from recsys.serving.inference_log import InferenceLog
 
 pytestmark = pytest.mark.unit
 
@@ -25,9 +22,9 @@ pytestmark = pytest.mark.unit
 def engine(served_model_dir: Path, ml100k: tuple[pd.DataFrame, ...],
            tmp_path_factory: pytest.TempPathFactory) -> RecommendationEngine:
     log = InferenceLog(tmp_path_factory.mktemp("log") / "log.jsonl")
-    provider, hint = load_availability(None, ml100k[1], ServeConfig())
-    return RecommendationEngine(model_from_folder(served_model_dir), ml100k[1], provider,
-                                hint=hint, log=log)
+    availability = load_availability(None, ml100k[1], ServeConfig())
+    return RecommendationEngine(model_from_folder(served_model_dir), ml100k[1],
+                                availability.provider, hint=availability.hint, log=log)
 
 
 def test_no_availability_means_null_with_a_hint(engine: RecommendationEngine) -> None:
@@ -39,17 +36,24 @@ def test_no_availability_means_null_with_a_hint(engine: RecommendationEngine) ->
     assert engine.model_card()["availability"] is None
 
 
-def test_unreadable_catalogue_disables_availability(ml100k: tuple[pd.DataFrame, ...],
-                                                    tmp_path: Path) -> None:
-    provider, hint = load_availability(str(tmp_path / "missing.csv"), ml100k[1], ServeConfig())
-    assert provider is None and hint and "could not be loaded" in hint
-    provider, hint = load_availability(str(tmp_path), None, ServeConfig())
-    assert provider is None and hint and "no items table" in hint
+def test_unreadable_catalogue_is_a_start_up_error(ml100k: tuple[pd.DataFrame, ...],
+                                                  tmp_path: Path) -> None:
+    """A configured catalogue that does not load stops the service: serving on would switch
+    the platform filter off under the note "no streaming availability configured"."""
+    with pytest.raises(AvailabilityError, match="no such catalogue file"):
+        load_availability(str(tmp_path / "missing.csv"), ml100k[1], ServeConfig())
+    broken = tmp_path / "broken.csv"
+    broken.write_text("not,a,catalogue\n1,2,3\n")
+    with pytest.raises(AvailabilityError, match="broken.csv"):
+        load_availability(str(broken), ml100k[1], ServeConfig())
+    with pytest.raises(AvailabilityError, match="no items table"):
+        load_availability(str(tmp_path), None, ServeConfig())
 
 
 def test_log_lines_are_json(engine: RecommendationEngine) -> None:
     engine.recommend(2, k=3)
     assert engine.log is not None
+    engine.log.flush()
     lines = engine.log.path.read_text().splitlines()
     record = json.loads(lines[-1])
     assert record["endpoint"] == "recommend" and record["user_id"] == 2

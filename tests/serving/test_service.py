@@ -186,7 +186,8 @@ def test_no_input_gives_500(server: RunningServer, path: str, body: object) -> N
 def test_every_request_is_logged(client: httpx.Client, server: RunningServer) -> None:
     client.post("/recommend", json={"user_id": 5, "k": 3})
     client.post("/recommend", json={"user_id": 5, "k": 0})
-    records = server.log_records()
+    records = server.log_records_until(
+        lambda rs: any(r["status"] == 400 and r["request"] == {"user_id": 5, "k": 0} for r in rs))
     ok = [r for r in records if r["endpoint"] == "recommend" and r["user_id"] == 5
           and r["status"] == 200]
     assert ok, records[-5:]
