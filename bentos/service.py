@@ -26,7 +26,7 @@ from pathlib import Path
 
 import bentoml
 
-from bentos.api import EngineHolder, build_app
+from bentos.api import ENDPOINTS, EngineHolder, build_app
 from bentos.model_source import read_items, resolve_items_path, resolve_model
 from bentos.probes import ReadinessProbe
 from bentos.reload import Reloader, reload_interval
@@ -66,8 +66,15 @@ holder = EngineHolder()
 api = build_app(holder, MAX_BODY_BYTES)
 
 
+#: BentoML's per-request metrics, access log and OpenTelemetry spans cost about 0.8 ms of
+#: CPU per request, more than the engine: metrics and the access log are off, and the JSON
+#: API's paths are left out of tracing (the inference log records every request instead).
+UNTRACED = [f"{path}$" for path in ENDPOINTS]
+
+
 @bentoml.service(name="movierec", workers=CONFIG.workers, traffic={"timeout": 30},
-                 metrics={"enabled": False}, logging={"access": {"enabled": False}})
+                 metrics={"enabled": False}, logging={"access": {"enabled": False}},
+                 tracing={"excluded_urls": UNTRACED})
 @bentoml.asgi_app(api, path="/")
 class MovieRecommender:
     """Serves the champion recommender with titles, availability and explanations."""

@@ -70,8 +70,16 @@ class Explainer:
         if history.size == 0 or recommended.size == 0:
             return [[] for _ in range(recommended.size)]
         if self._dense is not None:
+            order = np.argsort(history, kind="stable")
+            history, weights = history[order], weights[order]
             contrib = self._dense[np.ix_(history, recommended)] * weights[:, None]
-            return [_top(history, contrib[:, r]) for r in range(recommended.size)]
+            # per column, the largest first; a stable sort keeps the lower item index first
+            # among ties, as history is sorted
+            best = np.argsort(-contrib, axis=0, kind="stable")[:MAX_BECAUSE]
+            values = np.take_along_axis(contrib, best, axis=0)
+            chosen = history[best]
+            return [[int(i) for i, v in zip(chosen[:, r], values[:, r], strict=True) if v > 0]
+                    for r in range(recommended.size)]
         assert self._columns is not None
         order = np.argsort(history, kind="stable")
         hist_sorted, weights_sorted = history[order], weights[order]
