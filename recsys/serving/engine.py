@@ -330,7 +330,7 @@ class RecommendationEngine:
             note = _join(note, f"only {index.size} movie(s) available there")
         if not known:
             note = _join("unknown user: popularity fallback", note)
-        because = None
+        because: list[list[int]] = [[] for _ in range(index.size)]  # no history to point at
         if known:
             history, weights = served.explainer.history(int(rec.users_.index([user_id])[0]))
             because = served.explainer.because(history, weights, index)
@@ -368,7 +368,7 @@ class RecommendationEngine:
             index, scores = self._ranked(served, recs.frame)
             folded_in = not recs.cold_start
         because = served.explainer.because(history, np.ones(history.size), index) \
-            if folded_in else None
+            if folded_in else [[] for _ in range(index.size)]
         if not folded_in:
             note = _join("no usable history: popularity fallback", note)
         lookup = _Lookup(self, region)

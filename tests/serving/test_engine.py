@@ -112,3 +112,38 @@ def test_a_region_the_catalogues_do_not_cover_is_unknown_not_unavailable(
         assert plain["note"].startswith(f"no streaming data for region {region.upper()}")
         visitor = engine.recommend_new_user([1, 50], k=5, platforms=["netflix"], region=region)
         assert len(visitor["items"]) == 5 and "platform filter not applied" in visitor["note"]
+
+
+def test_a_movie_liked_twice_counts_once(engine: RecommendationEngine) -> None:
+    once = engine.recommend_new_user([50, 172, 181], k=10)
+    twice = engine.recommend_new_user([50, 50, 50, 172, 181, 181], k=10)
+    assert [m["item_id"] for m in twice["items"]] == [m["item_id"] for m in once["items"]]
+    assert [m["score"] for m in twice["items"]] == [m["score"] for m in once["items"]]
+
+
+def test_a_model_of_another_catalogue_is_refused(served_model_dir: Path,
+                                                 ml100k: tuple[pd.DataFrame, ...]) -> None:
+    """Ids of another dataset overlap but name other movies: refuse, naming the gap."""
+    from recsys.serving.model import CatalogueMismatch
+
+    other = ml100k[1][ml100k[1]["item_id"] > 100]
+    with pytest.raises(CatalogueMismatch, match=r"100 of its 1,682 movie ids are not in it"):
+        RecommendationEngine(model_from_folder(served_model_dir), other)
+
+
+def test_answers_match_the_documented_schemas(engine: RecommendationEngine) -> None:
+    from bentos import schemas
+
+    schemas.Recommendations.model_validate(engine.recommend(1, k=3), strict=True)
+    schemas.Recommendations.model_validate(engine.recommend(999_999, k=3), strict=True)
+    schemas.NewUserRecommendations.model_validate(engine.recommend_new_user([1, 2], k=3),
+                                                  strict=True)
+    schemas.SimilarItems.model_validate(engine.similar_items(50, k=3), strict=True)
+    schemas.RatingPrediction.model_validate(engine.predict_rating(1, 50), strict=True)
+
+
+def test_model_card_shows_no_server_paths(engine: RecommendationEngine,
+                                          served_model_dir: Path) -> None:
+    card = engine.model_card()
+    assert card["source"] == f"folder:{served_model_dir.name}"
+    assert str(served_model_dir.parent) not in json.dumps(card)
