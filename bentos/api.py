@@ -141,12 +141,13 @@ def build_app(holder: EngineHolder, max_body_bytes: int) -> Starlette:
             return json_response({"error": "the model is still loading", "detail": None}, 503)
         return json_response(holder.engine.model_card())
 
-    document = schemas.openapi_document(
-        {path: (e.name, e.request, e.response, e.summary) for path, e in ENDPOINTS.items()},
-        API_VERSION)
+    routes_doc = {path: (e.name, e.request, e.response, e.summary)
+                  for path, e in ENDPOINTS.items()}
 
     async def docs(request: Request) -> Response:
-        return json_response(document)
+        engine = holder.engine
+        platforms = engine.known_platforms() if engine is not None else None
+        return json_response(schemas.openapi_document(routes_doc, API_VERSION, platforms))
 
     async def reload(request: Request) -> Response:
         if not _is_loopback(request):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from recsys.availability.provider import DEFAULT_REGION
 from recsys.data.schema import ID_MAX
@@ -20,10 +20,23 @@ MAX_K = 100
 MAX_LIKED_ITEMS = 1_000
 MAX_PLATFORMS = 20
 
+
+
+def _integral(value: Any) -> Any:
+    """``5.0`` is the integer 5 (JSON Schema's ``integer`` admits it); ``5.5``, ``"5"`` and
+    ``true`` stay wrong (the strict check after this refuses them)."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
+Integral = BeforeValidator(_integral)
 #: Ids are non-negative and JSON-safe integers (larger ones would overflow int64 look-ups).
-UserId = Annotated[int, Field(strict=True, ge=0, le=ID_MAX, description="MovieLens user id")]
-ItemId = Annotated[int, Field(strict=True, ge=0, le=ID_MAX, description="MovieLens movie id")]
-TopK = Annotated[int, Field(strict=True, ge=1, le=MAX_K, description=f"1..{MAX_K}")]
+UserId = Annotated[int, Field(strict=True, ge=0, le=ID_MAX, description="MovieLens user id"),
+                   Integral]
+ItemId = Annotated[int, Field(strict=True, ge=0, le=ID_MAX, description="MovieLens movie id"),
+                   Integral]
+TopK = Annotated[int, Field(strict=True, ge=1, le=MAX_K, description=f"1..{MAX_K}"), Integral]
 StrictFlag = Annotated[bool, Field(strict=True)]
 #: Printable platform names only: a control character would be echoed into responses,
 #: notes and logs.
@@ -156,12 +169,14 @@ class ErrorBody(BaseModel):
 
 
 def openapi_document(routes: dict[str, tuple[str, type[BaseModel], type[BaseModel], str]],
-                     version: str) -> dict[str, Any]:
+                     version: str, platforms: list[str] | None = None) -> dict[str, Any]:
     """The OpenAPI 3.1 document of the JSON API.
 
     Args:
         routes: path -> (operation name, request model, response model, summary).
         version: the API's version string.
+        platforms: the platform names a request may filter on, when the service knows
+            them all (a catalogue); other names are a 400.
     """
     from pydantic.json_schema import models_json_schema
 
@@ -195,6 +210,12 @@ def openapi_document(routes: dict[str, tuple[str, type[BaseModel], type[BaseMode
                             "content": {"application/json": {"schema": ref(request)}}},
             "responses": responses,
         }}
+    if platforms is not None:
+        for schema in schemas.get("$defs", {}).values():
+            field = schema.get("properties", {}).get("platforms")
+            for option in (field or {}).get("anyOf", ()):
+                if option.get("type") == "array":
+                    option["items"] = {"type": "string", "enum": sorted(platforms)}
     return {
         "openapi": "3.1.0",
         "info": {"title": "movierec", "version": version,

@@ -208,6 +208,12 @@ class RecommendationEngine:
         self._served = served
         self.reload_error = None
 
+    def known_platforms(self) -> list[str] | None:
+        """The platform names a filter accepts, when they are all known (a catalogue)."""
+        if self.availability is None or self.availability.name != "catalogue":
+            return None
+        return sorted(self._known_platforms)
+
     # -- helpers -------------------------------------------------------------------------
     def _covers(self, region: str) -> bool:
         """Whether the provider has data for ``region`` (else its movies are unknown there,
