@@ -112,7 +112,9 @@ class _Lookup:
             except AvailabilityError as exc:
                 breaker.failure()
                 logger.warning("availability of item %s failed: %s", item_id, exc)
-                self.degraded = "availability source failed"
+                self.degraded = ("availability look-up ran out of time"
+                                 if time.monotonic() >= self.deadline
+                                 else "availability source failed")
             else:
                 breaker.success()
                 return None if found is None else [_offer(o) for o in found]
