@@ -100,11 +100,11 @@ def build_app(holder: EngineHolder, max_body_bytes: int) -> Starlette:
 
     def refuse(endpoint: str, start: float, status: int, message: str, detail: Any,
                body: bytes) -> Response:
-        engine = holder.engine
-        if engine is not None and engine.log is not None:
+        log = holder.log()
+        if log is not None:
             request = truncated_request(body)
             user_id = request.get("user_id") if isinstance(request, dict) else None
-            engine.log.append(log_record(
+            log.append(log_record(
                 endpoint, user_id=user_id if type(user_id) is int else None, items=[],
                 scores=[], latency_ms=(time.perf_counter() - start) * 1000,
                 model_version=None, cold_start=None, status=status, request=request,
