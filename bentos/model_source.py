@@ -38,8 +38,6 @@ def model_from_folder(folder: Path) -> ModelInfo:
     """A model saved by ``BaseRecommender.save`` (plus optional ``serving.json`` metadata)."""
     from recsys.models import load_model
 
-    if not (folder / "model.json").is_file():
-        raise FileNotFoundError(f"{folder}: no saved model (model.json) in this folder")
     recommender = load_model(folder)
     meta = _read_json(folder / "serving.json")
     return ModelInfo(

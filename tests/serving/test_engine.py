@@ -10,6 +10,7 @@ import pytest
 
 from bentos.model_source import model_from_folder, resolve_model
 from recsys.availability.provider import AvailabilityError
+from recsys.models.base import ModelLoadError
 from recsys.serving.availability import load_availability
 from recsys.serving.config import ServeConfig
 from recsys.serving.engine import NO_AVAILABILITY_HINT, RecommendationEngine
@@ -70,7 +71,7 @@ def test_model_resolution_order(monkeypatch: pytest.MonkeyPatch, served_model_di
     with pytest.raises(RuntimeError, match="no model to serve"):
         resolve_model(ServeConfig(model_name="no-such-model"))
     monkeypatch.setenv("MOVIEREC_MODEL_DIR", str(tmp_path))
-    with pytest.raises(FileNotFoundError, match="no saved model"):
+    with pytest.raises(ModelLoadError, match="no saved model"):
         resolve_model(ServeConfig())
 
 
