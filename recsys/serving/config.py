@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -58,7 +58,7 @@ class ServeConfig(BaseModel):
     breaker_failures: int = Field(3, ge=1)
     breaker_cooldown_seconds: float = Field(30.0, gt=0)
     reload_seconds: float = Field(30.0, ge=0)
-    workers: int | str = "cpu_count"
+    workers: Annotated[int, Field(ge=1)] | Literal["cpu_count"] = "cpu_count"
     port: int = Field(3000, ge=1, le=65535)
 
 
