@@ -5,6 +5,10 @@ the engine and encodes its dict with orjson: no per-field pydantic round trips, 
 hop while the engine runs in memory (a networked availability provider moves the call to
 a thread so a slow TMDB never blocks the event loop). Adding an endpoint is one entry in
 ``ENDPOINTS`` (documented in ``/docs.json`` and guarded by ``RequestGuard`` from there).
+Any other route is one line on the app ``bentos.service`` builds, e.g.
+``api.add_route("/", page, methods=["GET"])`` or ``api.mount("/static", StaticFiles(...))``:
+routes of the mounted app come before BentoML's own index page, and a body-taking route is
+guarded without further edits.
 """
 
 from __future__ import annotations

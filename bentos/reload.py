@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,16 @@ from recsys.serving.engine import RecommendationEngine
 from recsys.serving.model import ModelInfo
 
 logger = logging.getLogger("movierec.serving")
+
+
+#: An absolute path: shown by its last part only.
+ABSOLUTE_PATH = re.compile(r"(?<![\w:])(?:/[^\s/:'\"]+)+/([^\s/:'\"]+)")
+
+
+def without_paths(message: str) -> str:
+    """``message`` with absolute server paths cut to their last part (``/readyz`` and
+    ``/model`` are public; the server log keeps the full message)."""
+    return ABSOLUTE_PATH.sub(r"\1", message)
 
 
 def folder_identity(folder: Path) -> str:
@@ -89,7 +100,7 @@ class Reloader:
 
     def _failed(self, message: str, version: str) -> dict[str, Any]:
         logger.error("model reload failed, still serving %s: %s", version, message)
-        self.engine.reload_error = message
+        self.engine.reload_error = without_paths(message)
         return {"swapped": False, "version": version, "error": message}
 
     def start(self, interval: float) -> None:

@@ -112,6 +112,7 @@ def test_swap_under_load_loses_nothing_and_never_mixes(
                 assert ready.status_code == 200
                 assert ready.json()["model_version"] == "B"
                 assert "not loaded" in ready.json()["reload_error"]
+                assert str(tmp_path) not in ready.json()["reload_error"]  # no server paths
                 assert client.get("/model").json()["version"] == "B"
             reload = client.post("/admin/reload")
             assert reload.status_code == 200 and reload.json()["version"] == "B"
