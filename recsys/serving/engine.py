@@ -23,7 +23,6 @@ from numpy.typing import NDArray
 from recsys.availability.breaker import CircuitBreaker
 from recsys.availability.provider import (
     DEFAULT_REGION,
-    AvailabilityError,
     AvailabilityProvider,
     canonical_platform,
 )
@@ -31,6 +30,7 @@ from recsys.data.schema import ITEM_ID
 from recsys.serving.config import MODEL_NAME
 from recsys.serving.explain import Explainer
 from recsys.serving.inference_log import InferenceLog, log_record
+from recsys.serving.lookup import AvailabilityLookup
 from recsys.serving.model import ModelInfo, check_catalogue
 from recsys.serving.ranking import RankedLists
 
@@ -80,57 +80,6 @@ class Served:
             check_catalogue(info, items)
         return cls(info, RankedLists(info.recommender), Explainer(info.recommender),
                    datetime.now(UTC).isoformat(timespec="seconds"))
-
-
-class _Lookup:
-    """Availability look-ups of one request: a time budget shared by its movies, the
-    provider's breaker, and the stale cache when either says no."""
-
-    def __init__(self, engine: RecommendationEngine, region: str) -> None:
-        self.engine = engine
-        self.region = region
-        self.covered = engine._covers(region)
-        self.deadline = time.monotonic() + engine.budget_seconds
-        self.degraded: str | None = None
-
-    def offers(self, item_id: int) -> list[dict[str, Any]] | None:
-        provider = self.engine.availability
-        if provider is None or not self.covered:
-            return None
-        if not self.engine.networked:
-            found = provider.offers(item_id, self.region)
-            return None if found is None else [_offer(o) for o in found]
-        breaker = self.engine.breaker
-        if self.degraded is None and not breaker.allow():
-            self.degraded = "availability source unavailable (circuit open)"
-        if self.degraded is None and time.monotonic() >= self.deadline:
-            self.degraded = "availability look-up ran out of time"
-        if self.degraded is None:
-            try:
-                found = provider.offers(item_id, self.region,  # type: ignore[call-arg]
-                                        deadline=self.deadline)
-            except AvailabilityError as exc:
-                breaker.failure()
-                logger.warning("availability of item %s failed: %s", item_id, exc)
-                self.degraded = ("availability look-up ran out of time"
-                                 if time.monotonic() >= self.deadline
-                                 else "availability source failed")
-            else:
-                breaker.success()
-                return None if found is None else [_offer(o) for o in found]
-        stale = getattr(provider, "stale_offers", None)
-        found = stale(item_id, self.region) if stale is not None else None
-        return None if found is None else [_offer(o) for o in found]
-
-    def note(self) -> str | None:
-        if self.degraded is None:
-            return None
-        return f"{self.degraded}: showing cached availability where known, else null"
-
-
-def _offer(offer: Any) -> dict[str, Any]:
-    return {"platform": offer.platform, "region": offer.region, "offer_type": offer.offer_type,
-            "source": offer.source, "link": offer.link}
 
 
 class RecommendationEngine:
@@ -268,7 +217,7 @@ class RecommendationEngine:
         return mask
 
     def _movies(self, served: Served, index: NDArray[np.int64], scores: NDArray[np.float64],
-                region: str, because: list[list[int]] | None, lookup: _Lookup
+                region: str, because: list[list[int]] | None, lookup: AvailabilityLookup
                 ) -> list[dict[str, Any]]:
         ids = served.info.recommender.items_.ids
         titles, years = self._titles, self._years
@@ -342,7 +291,7 @@ class RecommendationEngine:
         if known:
             history, weights = served.explainer.history(int(rec.users_.index([user_id])[0]))
             because = served.explainer.because(history, weights, index)
-        lookup = _Lookup(self, region)
+        lookup = AvailabilityLookup(self, region)
         movies = self._movies(served, index, scores, region, because, lookup)
         request = {"user_id": user_id, "k": k, "exclude_seen": exclude_seen,
                    "platforms": platforms, "region": region}
@@ -379,7 +328,7 @@ class RecommendationEngine:
             if folded_in else [[] for _ in range(index.size)]
         if not folded_in:
             note = _join("no usable history: popularity fallback", note)
-        lookup = _Lookup(self, region)
+        lookup = AvailabilityLookup(self, region)
         movies = self._movies(served, index, scores, region, because, lookup)
         request = {"liked_item_ids": liked_item_ids, "k": k, "platforms": platforms,
                    "region": region}
@@ -397,7 +346,7 @@ class RecommendationEngine:
         if item_id not in rec.items_:
             raise UnknownItem(f"unknown item_id {item_id}: the model has no such movie")
         index, scores = self._ranked(served, rec.similar_items(item_id, k))
-        lookup = _Lookup(self, self.default_region)
+        lookup = AvailabilityLookup(self, self.default_region)
         movies = self._movies(served, index, scores, self.default_region, None, lookup)
         body = {"item_id": item_id, "title": self._titles.get(item_id),
                 "year": self._years.get(item_id), "k": k, "region": self.default_region}
