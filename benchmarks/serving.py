@@ -1,26 +1,38 @@
-"""Serving benchmark: latency and throughput of ``POST /recommend`` against the framework floor.
+"""Serving benchmark: the service as a user deploys it, against two floors, driven by wrk.
 
-Starts, one after the other, the real service (``bentos.service:MovieRecommender``, a
-Popularity model fitted on ML-100K, titles and catalogue availability on) and the minimal
-BentoML service (``bentos.minimal_service:MinimalRecommender``: the same
-``recommend`` call, no model loading, no enrichment), each with ``bentoml serve`` on
-127.0.0.1, and drives each with a bounded closed-loop load generator at several
-concurrency levels. Writes p50/p95/p99 latency, throughput and errors to
-``benchmarks/results/serving.md``.
+    .venv/bin/python benchmarks/serving.py [--seconds 8] [--levels 1 8 32 64]
 
-    .venv/bin/python benchmarks/serving.py [--requests 2000] [--max-seconds 60] [--rounds 3]
+Needs ``wrk`` (Debian/Ubuntu: ``apt-get install -y wrk``; macOS: ``brew install wrk``) and
+the champion ``make run`` leaves (``mlflow.db`` in the project folder, or
+``$MLFLOW_TRACKING_URI``). Three servers, one after the other, each on a free port of
+127.0.0.1 with one worker per core, the same champion, the same items table, catalogue
+availability (``$MOVIEREC_DATA_MIRROR/streaming``) and an inference log:
 
-Every server it starts is stopped at the end (its whole process group).
+* **movierec**: ``bentos.service:MovieRecommender`` under ``bentoml serve``;
+* **bentoml floor**: ``bentos.minimal_service``: the same ``engine.recommend`` call through
+  a plain ``@bentoml.api`` (BentoML's own IO layer);
+* **bare ASGI floor**: ``benchmarks/bare_asgi.py``: the same call in a bare Starlette app
+  under uvicorn (the machine's limit for this work).
+
+Each is driven by ``wrk --latency`` (``POST /recommend {"user_id": <1..943>, "k": 10}``,
+a Lua script makes the bodies) for ``--seconds`` at each concurrency after a warm-up. In
+process it also times one request's parts: schema (``model_validate_json``), the ranked
+list, enrichment (titles, availability, explanations), the log record and JSON encoding;
+the framework's share is the client's p50 at concurrency 1 minus those. Writes
+``benchmarks/results/serving.md``. Every server started is stopped (its process group).
+The whole run takes about ``3 x (len(levels) x seconds + 40)`` seconds.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import platform
+import re
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -29,262 +41,308 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import numpy as np
 
-from bentos.process import bentoml_serve
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bentos.process import bentoml_serve, free_port, stop_group  # noqa: E402
+
 MIRROR = Path(os.environ.get("MOVIEREC_DATA_MIRROR", ROOT.parent / "shared" / "data"))
-REAL = "bentos.service:MovieRecommender"
-FLOOR = "bentos.minimal_service:MinimalRecommender"
+N_USERS = 943
+LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local n = 0
+request = function()
+  n = n + 1
+  local user = (n * 7919) %% %(users)d + 1
+  return wrk.format(nil, nil, nil, '{"user_id": ' .. user .. ', "k": 10}')
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRK {"requests": %%d, "seconds": %%f, "errors": %%d, "p50": %%f, "p95": %%f, "p99": %%f}\\n',
+    summary.requests, summary.duration / 1e6,
+    e.connect + e.read + e.write + e.status + e.timeout,
+    latency:percentile(50) / 1e3, latency:percentile(95) / 1e3, latency:percentile(99) / 1e3))
+end
+"""
 
 
 @dataclass
-class Result:
+class Row:
     service: str
-    workload: str
     concurrency: int
     requests: int
-    errors: int
     seconds: float
-    latencies_ms: np.ndarray
+    errors: int
+    p50: float
+    p95: float
+    p99: float
 
     @property
     def throughput(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
 
-    def pct(self, q: float) -> float:
-        return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms.size else float("nan")
+
+def wrk(url: str, concurrency: int, seconds: float, script: Path) -> Row:
+    threads = max(1, min(2, concurrency))
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{seconds:.0f}s", "--latency",
+         "--timeout", "10s", "-s", str(script), f"{url}/recommend"],
+        capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
+    found = re.search(r"WRK (\{.*\})", out)
+    if found is None:
+        raise RuntimeError(f"no wrk summary in:\n{out}")
+    data = json.loads(found.group(1))
+    return Row("", concurrency, data["requests"], data["seconds"], data["errors"],
+               data["p50"], data["p95"], data["p99"])
 
 
 @contextmanager
-def serve(target: str, env: dict[str, str], workdir: Path) -> Iterator[str]:
-    with bentoml_serve(target, env, workdir / f"{target.split(':')[1]}.log") as (url, _):
+def bare_asgi(env: dict[str, str], output: Path) -> Iterator[str]:
+    import httpx
+
+    port = free_port()
+    with output.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, str(ROOT / "benchmarks" / "bare_asgi.py"), "--port", str(port),
+             "--workers", str(os.cpu_count() or 1)],
+            cwd=ROOT, env={**os.environ, **env}, stdout=sink, stderr=subprocess.STDOUT,
+            start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"bare ASGI app exited:\n{output.read_text()[-2000:]}")
+            try:
+                if httpx.post(f"{url}/recommend", json={"user_id": 1, "k": 10},
+                              timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"bare ASGI app not ready:\n{output.read_text()[-2000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        stop_group(process)
+
+
+@contextmanager
+def bentoml_app(target: str, env: dict[str, str], output: Path) -> Iterator[str]:
+    with bentoml_serve(target, env, output) as (url, _):
         yield url
 
 
-#: What went wrong, for the report (status code and body, or the client exception).
-ERROR_KINDS: dict[str, int] = {}
-
-
-async def drive(url: str, bodies: list[dict[str, object]], concurrency: int,
-                max_seconds: float) -> tuple[int, int, float, np.ndarray]:
-    """Closed loop: ``concurrency`` workers send ``bodies`` in turn until done or out of time."""
-    latencies: list[float] = []
-    errors = 0
-    next_index = 0
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
-        start = time.perf_counter()
-        stop_at = start + max_seconds
-
-        async def worker() -> None:
-            nonlocal next_index, errors
-            while next_index < len(bodies) and time.perf_counter() < stop_at:
-                body = bodies[next_index]
-                next_index += 1
-                sent = time.perf_counter()
-                try:
-                    response = await client.post("/recommend", json=body)
-                    ok = response.status_code == 200
-                    kind = f"HTTP {response.status_code}: {response.text[:120]}"
-                except httpx.HTTPError as exc:
-                    ok, kind = False, f"{type(exc).__name__}: {exc}"[:160]
-                latencies.append((time.perf_counter() - sent) * 1000)
-                errors += not ok
-                if not ok:
-                    ERROR_KINDS[kind] = ERROR_KINDS.get(kind, 0) + 1
-
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        seconds = time.perf_counter() - start
-    return len(latencies), errors, seconds, np.asarray(latencies)
-
-
-def run_levels(service: str, workload: str, url: str, levels: list[int], n_requests: int,
-               max_seconds: float, body_of: object, seed: int) -> list[Result]:
-    rng = np.random.default_rng(seed)
-    make = body_of  # type: ignore[assignment]
-    warm = [make(int(u)) for u in rng.integers(1, 944, 100)]  # type: ignore[operator]
-    asyncio.run(drive(url, warm, 4, 30))
-    results = []
+def measure(name: str, url: str, levels: list[int], seconds: float, script: Path) -> list[Row]:
+    wrk(url, 8, 2, script)  # warm-up: workers, caches, connections
+    rows = []
     for concurrency in levels:
-        bodies = [make(int(u)) for u in rng.integers(1, 944, n_requests)]  # type: ignore[operator]
-        done, errors, seconds, lat = asyncio.run(drive(url, bodies, concurrency, max_seconds))
-        results.append(Result(service, workload, concurrency, done, errors, seconds, lat))
-        print(f"{service:8} {workload:18} c={concurrency:<3} {done:5} req {errors} err "
-              f"{done / seconds:7.1f} req/s p50 {np.percentile(lat, 50):6.1f} "
-              f"p99 {np.percentile(lat, 99):6.1f} ms", flush=True)
-    return results
+        row = wrk(url, concurrency, seconds, script)
+        row.service = name
+        rows.append(row)
+        print(f"{name:16} c={concurrency:<3} {row.throughput:8.1f} req/s  p50 {row.p50:7.2f}  "
+              f"p95 {row.p95:7.2f}  p99 {row.p99:7.2f} ms  errors {row.errors}", flush=True)
+    return rows
 
 
-def prepare_model(workdir: Path, model_name: str) -> tuple[Path, Path]:
-    from recsys.data.fetch import fetch
-    from recsys.data.interactions import Interactions
-    from recsys.data.prepare import prepare
-    from recsys.models import create
+@dataclass
+class Parts:
+    """Median in-process time of one request's parts (ms)."""
 
-    fetch("ml-100k", cache_dir=workdir / "raw", source=MIRROR)
-    tables = prepare("ml-100k", raw_dir=workdir / "raw", out_dir=workdir / "processed")
-    model = create(model_name).fit(Interactions.from_frame(tables.ratings, tables.items))
-    folder = model.save(workdir / f"model-{model_name}")
-    (folder / "serving.json").write_text(json.dumps({"version": f"bench-{model_name}"}))
-    return folder, tables.folder / "items.parquet"
+    schema: float
+    ranking: float
+    engine: float
+    engine_p99: float
+    log: float
+    encode: float
 
-
-def engine_latencies(log: Path) -> np.ndarray:
-    """Server-side time inside the engine (model + titles + availability), from the log."""
-    if not log.is_file():
-        return np.asarray([])
-    values = []
-    for line in log.read_text().splitlines():
-        record = json.loads(line)
-        if record.get("endpoint") == "recommend" and record.get("status") == 200:
-            values.append(float(record["latency_ms"]))
-    return np.asarray(values)
+    @property
+    def enrichment(self) -> float:
+        return max(self.engine - self.ranking, 0.0)
 
 
-def merged(results: list[Result]) -> list[Result]:
-    """One row per service, workload and concurrency: the rounds pooled, in first-seen order."""
-    rows: dict[tuple[str, str, int], Result] = {}
-    for r in results:
-        key = (r.service, r.workload, r.concurrency)
-        if key not in rows:
-            rows[key] = r
-            continue
-        old = rows[key]
-        rows[key] = Result(r.service, r.workload, r.concurrency, old.requests + r.requests,
-                           old.errors + r.errors, old.seconds + r.seconds,
-                           np.concatenate([old.latencies_ms, r.latencies_ms]))
-    return list(rows.values())
+def in_process(env: dict[str, str], n: int = 3000) -> Parts:
+    """Time the parts of ``POST /recommend`` in this process, on the same engine."""
+    import orjson
+
+    from bentos.schemas import RecommendRequest
+    from bentos.service import build_engine
+    from recsys.serving.config import load_serve_config
+    from recsys.serving.inference_log import encode_record, log_record
+
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        engine = build_engine(*load_serve_config(ROOT / "params.yaml"))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    assert engine.log is not None
+    engine.log.close()
+    engine.log = None  # timed separately below
+    rng = np.random.default_rng(0)
+    users = rng.integers(1, N_USERS + 1, n).tolist()
+    timings: dict[str, list[float]] = {k: [] for k in ("schema", "ranking", "engine", "log",
+                                                         "encode")}
+    clock = time.perf_counter
+    for user in users:
+        body = f'{{"user_id": {user}, "k": 10}}'.encode()
+        t0 = clock()
+        request = RecommendRequest.model_validate_json(body)
+        t1 = clock()
+        engine.served.lists.top(request.user_id, request.k)
+        t2 = clock()
+        result = engine.recommend(request.user_id, request.k)
+        t3 = clock()
+        encode_record(log_record("recommend", user_id=user, items=[m["item_id"] for m in result["items"]],
+                                 scores=[m["score"] for m in result["items"]], latency_ms=0.1,
+                                 model_version="1", cold_start=False, request={"user_id": user}))
+        t4 = clock()
+        orjson.dumps(result)
+        t5 = clock()
+        for key, value in zip(timings, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
+            value_ms = value * 1000
+            timings[key].append(value_ms)
+    med = {k: float(np.median(v)) for k, v in timings.items()}
+    return Parts(med["schema"], med["ranking"], med["engine"],
+                 float(np.percentile(timings["engine"], 99)), med["log"], med["encode"])
 
 
-def table(results: list[Result]) -> str:
-    lines = ["| service | workload | concurrency | requests | errors | throughput (req/s) "
-             "| p50 (ms) | p95 (ms) | p99 (ms) |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in results:
-        lines.append(f"| {r.service} | {r.workload} | {r.concurrency} | {r.requests} | {r.errors} "
-                     f"| {r.throughput:.1f} | {r.pct(50):.1f} | {r.pct(95):.1f} | {r.pct(99):.1f} |")
+def champion_card(env: dict[str, str]) -> dict[str, object]:
+    from bentos.model_source import resolve_model
+    from recsys.serving.config import load_serve_config
+
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        info = resolve_model(load_serve_config(ROOT / "params.yaml")[0])
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return {"version": info.version, "variant": info.variant, "source": info.source}
+
+
+def table(rows: list[Row]) -> str:
+    lines = ["| service | concurrency | requests | errors | throughput (req/s) | p50 (ms) "
+             "| p95 (ms) | p99 (ms) |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r.service} | {r.concurrency} | {r.requests} | {r.errors} "
+                     f"| {r.throughput:.0f} | {r.p50:.1f} | {r.p95:.1f} | {r.p99:.1f} |")
     return "\n".join(lines)
 
 
+def verdict(ok: bool) -> str:
+    return "met" if ok else "**not met**"
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=2000, help="requests per level")
-    parser.add_argument("--max-seconds", type=float, default=60.0, help="time cap per level")
-    parser.add_argument("--levels", type=int, nargs="+", default=[1, 8, 32])
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="runs of each comparison level (the ratio is their median)")
-    parser.add_argument("--model", default="popularity", help="model of the main comparison")
-    parser.add_argument("--extra-model", default="item_knn",
-                        help="also measure this model at concurrency 8 ('' to skip)")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=8.0, help="wrk duration per level")
+    parser.add_argument("--levels", type=int, nargs="+", default=[1, 8, 32, 64])
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "serving.md")
     args = parser.parse_args()
-
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: apt-get install -y wrk (or brew install wrk)")
+    os.chdir(ROOT)
     workdir = Path(tempfile.mkdtemp(prefix="movierec-bench-"))
-    load_before = os.getloadavg()
+    streaming = MIRROR / "streaming"
+    if not streaming.is_dir():
+        sys.exit(f"no streaming catalogues at {streaming}: set MOVIEREC_DATA_MIRROR")
     env = {"BENTOML_HOME": str(workdir / "bentoml"), "BENTOML_DO_NOT_TRACK": "true",
-           "MOVIEREC_INFERENCE_LOG": str(workdir / "inference.jsonl")}
-    results: list[Result] = []
-    rounds: list[tuple[int, Result]] = []  # (round, result) of the comparison levels
-    server_ms = np.asarray([])
+           "MOVIEREC_AVAILABILITY": str(streaming), "MOVIEREC_RELOAD_SECONDS": "0"}
+    script = workdir / "post.lua"
+    script.write_text(LUA % {"users": N_USERS})
+    load_before = os.getloadavg()
+    rows: list[Row] = []
     try:
-        model_dir, items = prepare_model(workdir, args.model)
-        streaming = MIRROR / "streaming"
-        real_env = {**env, "MOVIEREC_MODEL_DIR": str(model_dir), "MOVIEREC_ITEMS": str(items),
-                    "MOVIEREC_AVAILABILITY": str(streaming) if streaming.is_dir() else "none"}
-
-        def plain(user: int) -> dict[str, object]:
-            return {"user_id": user, "k": 10}
-
-        def on_netflix(user: int) -> dict[str, object]:
-            return {"user_id": user, "k": 10, "platforms": ["netflix"]}
-
-        # Both servers stay up; each level runs ``rounds`` times, the two services back to
-        # back in alternating order, so that drifting load from other jobs falls on one
-        # round of both sides, not on one side.
-        with serve(FLOOR, env, workdir) as floor_url, serve(REAL, real_env, workdir) as real_url:
-            for concurrency in args.levels:
-                for round_ in range(args.rounds):
-                    sides = [("minimal", floor_url), ("movierec", real_url)]
-                    for service, url in sides[::-1] if round_ % 2 else sides:
-                        found = run_levels(service, "recommend k=10", url, [concurrency],
-                                           args.requests, args.max_seconds, plain,
-                                           seed=concurrency * 100 + round_)
-                        rounds.extend((round_, r) for r in found)
-                        results += found
-            results += run_levels("movierec", "+ platforms=netflix", real_url, [8], args.requests,
-                                  args.max_seconds, on_netflix, seed=2)
-            server_ms = engine_latencies(workdir / "inference.jsonl")
-        if args.extra_model:
-            try:
-                extra_dir, _ = prepare_model(workdir, args.extra_model)
-            except Exception as exc:  # noqa: BLE001 - the extra row is optional
-                print(f"skipping {args.extra_model}: {exc}")
-            else:
-                with serve(REAL, {**real_env, "MOVIEREC_MODEL_DIR": str(extra_dir)}, workdir) as url:
-                    results += run_levels("movierec", f"recommend ({args.extra_model})", url, [8],
-                                          args.requests, args.max_seconds, plain, seed=3)
+        card = champion_card(env)
+        print(f"champion: {card}", flush=True)
+        servers = [
+            ("movierec", lambda e, o: bentoml_app("bentos.service:MovieRecommender", e, o)),
+            ("bentoml floor", lambda e, o: bentoml_app(
+                "bentos.minimal_service:MinimalRecommender", e, o)),
+            ("bare ASGI floor", bare_asgi),
+        ]
+        for name, start in servers:
+            tag = name.split()[0]
+            run_env = {**env, "MOVIEREC_INFERENCE_LOG": str(workdir / f"{tag}.jsonl")}
+            with start(run_env, workdir / f"{tag}.log") as url:
+                rows += measure(name, url, args.levels, args.seconds, script)
+        parts = in_process({**env, "MOVIEREC_INFERENCE_LOG": str(workdir / "parts.jsonl")})
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-
     load_after = os.getloadavg()
-    results = merged(results)
-    ratios = []
-    for concurrency in args.levels:
-        shares = []
-        for round_ in range(args.rounds):
-            pair = {r.service: r.throughput for n, r in rounds
-                    if n == round_ and r.concurrency == concurrency}
-            if pair.get("minimal") and "movierec" in pair:
-                shares.append(pair["movierec"] / pair["minimal"])
-        if shares:
-            median = float(np.median(shares))
-            ratios.append(f"| {concurrency} | {median:.0%} | {min(shares):.0%} - {max(shares):.0%} "
-                          f"| {'yes' if median >= 0.9 else 'no'} |")
-    c8 = next((r for r in results if r.service == "movierec" and r.concurrency == 8
-               and r.workload == "recommend k=10"), None)
-    total_errors = sum(r.errors for r in results)
-    busy = ("\n**The machine was busy before this ran (load average >= 0.5): figures are noisy "
-            "and are to be rerun on an idle machine before they are quoted.**"
-            if load_before[0] >= 0.5 else "")
+
+    def row(service: str, concurrency: int) -> Row | None:
+        return next((r for r in rows if r.service == service and r.concurrency == concurrency),
+                    None)
+
+    lines = []
+    c8, bare8, c64 = row("movierec", 8), row("bare ASGI floor", 8), row("movierec", 64)
+    if c8 and bare8:
+        share = c8.throughput / bare8.throughput if bare8.throughput else 0.0
+        lines.append(f"| c=8 p99 <= 25 ms | {c8.p99:.1f} ms | {verdict(c8.p99 <= 25)} |")
+        lines.append(f"| c=8 throughput >= 50% of bare ASGI | {share:.0%} "
+                     f"({c8.throughput:.0f} / {bare8.throughput:.0f} req/s) "
+                     f"| {verdict(share >= 0.5)} |")
+    if c64:
+        lines.append(f"| c=64 errors = 0 | {c64.errors} | {verdict(c64.errors == 0)} |")
+        lines.append(f"| c=64 p99 <= 150 ms | {c64.p99:.1f} ms | {verdict(c64.p99 <= 150)} |")
+    lines.append(f"| engine p50 <= 0.5 ms | {parts.engine:.3f} ms (p99 {parts.engine_p99:.3f}) "
+                 f"| {verdict(parts.engine <= 0.5)} |")
+    c1 = row("movierec", 1)
+    handler = parts.schema + parts.engine + parts.log + parts.encode
+    framework = max((c1.p50 if c1 else 0.0) - handler, 0.0)
+    total = handler + framework
+    shares = [("framework (HTTP, BentoML, uvicorn, wrk on the same cores)", framework),
+              ("schema (model_validate_json)", parts.schema),
+              ("ranking (precomputed list)", parts.ranking),
+              ("enrichment (titles, availability, because)", parts.enrichment),
+              ("inference log (record + encoding, background thread)", parts.log),
+              ("JSON encoding (orjson)", parts.encode)]
+    share_lines = "\n".join(f"| {what} | {ms:.3f} | {ms / total:.0%} |" for what, ms in shares)
+    busy = load_before[0] >= 1.0
     text = f"""# Serving benchmark
 
 Generated by `benchmarks/serving.py` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.
-Machine: {platform.machine()}, {os.cpu_count()} CPU(s) visible, Python {platform.python_version()};
-load average {load_before[0]:.1f} before, {load_after[0]:.1f} after.{busy}
+Machine: {platform.machine()}, {os.cpu_count()} CPU(s), Python {platform.python_version()};
+load average {load_before[0]:.1f} before, {load_after[0]:.1f} after.{
+    " **The machine was busy (other jobs running): absolute figures are noisy; the ratios were "
+    "measured in the same run.**" if busy else ""}
 
-Setup: `bentoml serve` on 127.0.0.1, one worker each, both up throughout; each
-concurrency level runs {args.rounds} times on the minimal service and on movierec back to back (in
-alternating order); the table pools the rounds (throughput = requests / time over all of
-them), the targets use the median of the per-round ratios. Closed-loop load generator (httpx,
-asyncio, in one process on the same machine) sending `POST /recommend`
-`{{"user_id": <random 1..943>, "k": 10}}`, at most {args.requests} requests or
-{args.max_seconds:.0f} s per level and round, after 100 warm-up requests. Latency is client-side
-(request sent to response read).
+Model: the registry champion as `make run` leaves it ({card['variant']}, version
+{card['version']}, `{card['source']}`), ML-100K items, catalogue availability on, inference
+log on. Load: `wrk --latency`, {args.seconds:.0f} s per level after a 2 s warm-up, on the
+same machine, `POST /recommend {{"user_id": <1..{N_USERS}>, "k": 10}}`. Servers on
+127.0.0.1, one worker per core each:
 
-* **minimal**: `bentos.minimal_service` (framework floor): the same
-  `BaseRecommender.recommend` call on a Popularity model of ML-100K's shape, fitted at
-  start-up on synthetic ratings; no model loading, titles, availability, request guard,
-  response schema or inference log.
-* **movierec**: `bentos.service`, model `{args.model}` fitted on ML-100K, with titles,
-  catalogue availability (`../shared/data/streaming`), the request guard and the inference
-  log on.
+* **movierec**: `bentos.service:MovieRecommender` (`bentoml serve`): request guard, schema
+  validation, titles, availability, `because`, inference log;
+* **bentoml floor**: `bentos.minimal_service`: the same engine call through a plain
+  `@bentoml.api`;
+* **bare ASGI floor**: `benchmarks/bare_asgi.py`: the same engine call in a bare Starlette
+  app under uvicorn.
 
-{table(results)}
+{table(rows)}
 
 ## Targets
 
-| concurrency | movierec / minimal throughput (median) | per round | >= 90 %? |
-|---:|---:|---|---|
-{chr(10).join(ratios)}
+| target | measured | |
+|---|---|---|
+{chr(10).join(lines)}
 
-* Errors: {total_errors} in total (target 0){": " + "; ".join(f"{n} x {k}" for k, n in ERROR_KINDS.items()) if ERROR_KINDS else ""}.
-* Time inside the engine (model scoring, titles, availability; from the inference log,
-  {server_ms.size} requests): p50 {np.percentile(server_ms, 50) if server_ms.size else float('nan'):.1f} ms,
-  p99 {np.percentile(server_ms, 99) if server_ms.size else float('nan'):.1f} ms. The rest of each request's
-  latency is BentoML, HTTP, the load generator and waiting for a CPU.
-* p99 at concurrency 8: {c8.pct(99) if c8 else float('nan'):.1f} ms (target < 50 ms on 2 cores).
+## Where the time of one request goes (concurrency 1)
+
+In-process medians over 3,000 requests on the same engine; the framework is the client's
+p50 at concurrency 1 minus the handler's parts.
+
+| part | ms | share |
+|---|---:|---:|
+{share_lines}
 """
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)

@@ -17,7 +17,6 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -47,13 +46,9 @@ def _tracking_uri(uri: str | None) -> Iterator[None]:
 
 def _registered_version(model_name: str, version: str, tracking_uri: str | None) -> Any:
     """``models:/<model_name>/<version>`` as the service's ``ModelInfo``."""
-    from bentos.service import ModelInfo
-    from recsys.tracking.registry import load_version
+    from bentos.model_source import load_registry_version
 
-    loaded = load_version(version, model_name, tracking_uri=tracking_uri)
-    facts = {f.name: getattr(loaded, f.name) for f in fields(loaded)}
-    facts["alias"] = facts["alias"] or None
-    return ModelInfo(source=f"models:/{model_name}/{version}", **facts)
+    return load_registry_version(model_name, version=version, tracking_uri=tracking_uri)
 
 
 def capture_model(model_dir: str | Path | None = None, items: str | Path | None = None, *,
@@ -73,13 +68,9 @@ def capture_model(model_dir: str | Path | None = None, items: str | Path | None 
     """
     import bentoml
 
-    from bentos.service import (
-        ModelInfo,
-        load_serve_config,
-        model_from_folder,
-        model_from_registry,
-        resolve_items_path,
-    )
+    from bentos.model_source import model_from_folder, model_from_registry, resolve_items_path
+    from recsys.serving.config import load_serve_config
+    from recsys.serving.model import ModelInfo
 
     config, data = load_serve_config(params_path or ROOT / "params.yaml")
     folder = model_dir or (None if model_version else os.environ.get("MOVIEREC_MODEL_DIR"))
@@ -100,7 +91,7 @@ def capture_model(model_dir: str | Path | None = None, items: str | Path | None 
     metadata: dict[str, Any] = {
         "version": info.version, "alias": info.alias, "variant": info.variant,
         "metrics": info.metrics, "data_hash": info.data_hash, "run_id": info.run_id,
-        "source": info.source,
+        "source": info.source, "dataset": info.dataset,
     }
     with bentoml.models.create(
         config.model_name,

@@ -1,6 +1,6 @@
 """The viewer page of the service (``GET /``) and the read-only catalogue endpoints it uses.
 
-``attach_pages(app)`` adds to the service's FastAPI app:
+``pages_app(current_engine)`` is mounted by the service after its JSON API:
 
 * ``GET /``: the page (``bentos/web/static/index.html``), its files under ``/web/``;
 * ``GET /items/search?q=&limit=10``: type-ahead over the catalogue's titles;
@@ -14,6 +14,7 @@ Everything is bundled (no CDN, no web fonts): the page works with the machine of
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,44 +33,37 @@ _lock = threading.Lock()
 _catalogues: dict[int, Catalogue] = {}
 
 
-def _engine() -> Any:
-    import bentoml
-    from bentoml.exceptions import BentoMLException
-
-    try:
-        service = bentoml.get_current_service()
-    except BentoMLException:
-        service = None
-    engine = getattr(service, "engine", None)
-    if engine is None:
-        raise HTTPException(503, "the service is starting: no model loaded yet")
-    return engine
-
-
 def catalogue_of(engine: Any) -> Catalogue:
-    """The catalogue of the engine's model and items table (built on first use)."""
+    """The catalogue of the engine's model and items table (built once per served model)."""
+    served = engine.served
     with _lock:
-        cached = _catalogues.get(id(engine))
+        cached = _catalogues.get(id(served))
         if cached is not None:
             return cached
-        from bentos.service import load_serve_config, resolve_items_path
-
-        config, data = load_serve_config()
-        path = resolve_items_path(config, data, engine.model)
-        if path is None:
+        if engine.items is None:
             raise HTTPException(503, "no items table: the catalogue cannot be searched")
-        recommender = engine.recommender
+        recommender = served.info.recommender
         ids = np.asarray(recommender.items_.ids, dtype=np.int64)
         raters = np.diff(recommender.seen_.tocsc().indptr)
         popularity = pd.Series(raters, index=ids)
-        catalogue = Catalogue(pd.read_parquet(path), popularity, known=ids.tolist())
+        catalogue = Catalogue(engine.items, popularity, known=ids.tolist())
         _catalogues.clear()
-        _catalogues[id(engine)] = catalogue
+        _catalogues[id(served)] = catalogue
         return catalogue
 
 
-def attach_pages(app: FastAPI) -> None:
-    """Add the viewer page, its static files and the catalogue endpoints to ``app``."""
+def pages_app(current_engine: Callable[[], Any]) -> FastAPI:
+    """The viewer page, its static files and the catalogue endpoints, as an app the service
+    mounts after its JSON API; ``current_engine`` gives the engine serving now (``None``
+    while the model loads), so a hot model swap reaches the page too."""
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+
+    def _engine() -> Any:
+        engine = current_engine()
+        if engine is None:
+            raise HTTPException(503, "the service is starting: no model loaded yet")
+        return engine
+
     app.mount("/web", StaticFiles(directory=STATIC), name="web")
 
     @app.get("/", include_in_schema=False)
@@ -111,3 +105,4 @@ def attach_pages(app: FastAPI) -> None:
         if len(wanted) > MAX_INFO_IDS:
             raise HTTPException(400, f"at most {MAX_INFO_IDS} ids per request, got {len(wanted)}")
         return {"items": [e.as_dict() for e in catalogue_of(_engine()).describe(wanted)]}
+    return app

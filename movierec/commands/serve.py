@@ -39,26 +39,38 @@ def bentoml_command(target: str, host: str, port: int) -> list[str]:
 
 def check_inputs(model_dir: Path | None, items: Path | None, availability: str | None,
                  from_bento: bool = False) -> None:
-    """Load the model and items the service would load; fail with one line if they do not."""
+    """Load the model, items and catalogue the service would load, and check that the
+    model's movies are the items table's; fail with one line if anything is wrong (inside
+    BentoML the error would restart the worker forever)."""
+    from bentos.model_source import model_from_folder, resolve_items_path, resolve_model
+    from recsys.availability.provider import AvailabilityError
     from recsys.data.interactions import read_items
-    from recsys.models import load_model
+    from recsys.serving.availability import load_availability
+    from recsys.serving.config import load_serve_config
+    from recsys.serving.model import CatalogueMismatch, check_catalogue
 
-    with user_errors(RuntimeError):
+    with user_errors(RuntimeError, AvailabilityError, CatalogueMismatch):
+        config, data = load_serve_config()
+        info = None
         if model_dir is not None:
-            load_model(model_dir)
+            info = model_from_folder(model_dir)
         elif not from_bento:  # the champion, as the service resolves it at start-up
-            from bentos.service import load_serve_config, resolve_model
-
             with working("loading the champion model"):
-                resolve_model(load_serve_config()[0])
-        if items is not None:
-            read_items(items)
+                info = resolve_model(config)
+        if items is None and info is not None:
+            items = resolve_items_path(config, data, info)
+        table = read_items(items) if items is not None else None
+        if info is not None and table is not None:
+            check_catalogue(info, table)
         if availability is not None and availability.lower() not in NOT_PATHS \
                 and not Path(availability).exists():
             raise FileNotFoundError(f"--availability {availability}: no such file or folder")
         if availability is not None and availability.lower() == "tmdb" \
                 and not os.environ.get("TMDB_API_KEY"):
             raise ValueError("--availability tmdb needs a TMDB API key in $TMDB_API_KEY")
+        if availability is not None and availability.lower() not in NOT_PATHS:
+            with working("matching the streaming catalogue"):
+                load_availability(availability, table, config)
 
 
 def run_until_stopped(command: list[str], env: dict[str, str]) -> int:

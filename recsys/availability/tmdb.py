@@ -107,6 +107,7 @@ class TMDBClient:
         self.sleep = sleep
         self.now = now
         self.requests_made = 0
+        self.timeout = timeout
         self._http = httpx.Client(timeout=timeout)
 
     def close(self) -> None:
@@ -122,8 +123,9 @@ class TMDBClient:
     def _cache_path(self, tmdb_id: int) -> Path | None:
         return None if self.cache_dir is None else self.cache_dir / f"{int(tmdb_id)}.json"
 
-    def cached(self, tmdb_id: int) -> dict[str, Any] | None:
-        """The cached entry ``{"fetched_at", "status", "body"}`` if present and fresh."""
+    def cached(self, tmdb_id: int, *, stale_ok: bool = False) -> dict[str, Any] | None:
+        """The cached entry ``{"fetched_at", "status", "body"}`` if present and fresh (or
+        of any age with ``stale_ok``: better than nothing while TMDB is down)."""
         path = self._cache_path(tmdb_id)
         if path is None or not path.is_file():
             return None
@@ -132,7 +134,7 @@ class TMDBClient:
             fetched = datetime.fromisoformat(entry["fetched_at"])
         except (ValueError, KeyError, TypeError):
             return None  # a corrupt entry is refetched, not fatal
-        if self.now() - fetched > self.max_age:
+        if not stale_ok and self.now() - fetched > self.max_age:
             return None
         return entry  # type: ignore[no-any-return]
 
@@ -156,8 +158,14 @@ class TMDBClient:
                 wait = max(wait, float(retry_after))
         return min(wait, self.max_wait_seconds)
 
-    def watch_providers(self, tmdb_id: int) -> dict[str, Any] | None:
-        """The answer for ``tmdb_id`` (cached when fresh); ``None`` for an id TMDB lacks."""
+    def watch_providers(self, tmdb_id: int, deadline: float | None = None) -> dict[str, Any] | None:
+        """The answer for ``tmdb_id`` (cached when fresh); ``None`` for an id TMDB lacks.
+
+        Args:
+            tmdb_id: the movie's TMDB id.
+            deadline: ``time.monotonic()`` by which to give up (a request's time budget):
+                each attempt's timeout is cut to it, and no retry waits past it.
+        """
         entry = self.cached(tmdb_id)
         if entry is not None:
             return entry["body"] if entry["status"] == 200 else None
@@ -165,9 +173,14 @@ class TMDBClient:
         last_problem = ""
         for attempt in range(self.max_retries + 1):
             retry_after = None
+            timeout = self.timeout
+            if deadline is not None:
+                timeout = min(timeout, deadline - time.monotonic())
+                if timeout <= 0:
+                    raise TMDBError(f"TMDB id {tmdb_id}: out of time ({last_problem or 'budget spent'})")
             try:
                 self.requests_made += 1
-                response = self._http.get(url, params={"api_key": self.api_key})
+                response = self._http.get(url, params={"api_key": self.api_key}, timeout=timeout)
             except httpx.TransportError as exc:
                 last_problem = f"{type(exc).__name__}: {exc}"
             else:
@@ -191,7 +204,10 @@ class TMDBClient:
                 last_problem = f"HTTP {response.status_code}"
                 retry_after = response.headers.get("Retry-After")
             if attempt < self.max_retries:
-                self.sleep(self._wait(attempt, retry_after))
+                wait = self._wait(attempt, retry_after)
+                if deadline is not None and time.monotonic() + wait >= deadline:
+                    raise TMDBError(f"TMDB id {tmdb_id}: out of time ({last_problem})")
+                self.sleep(wait)
         raise TMDBError(
             f"TMDB id {tmdb_id}: giving up after {self.max_retries + 1} attempts ({last_problem})"
         )
@@ -217,13 +233,13 @@ class TMDBProvider:
         }
         self._offers: dict[int, list[Offer]] = {}
 
-    def _load(self, item_id: int) -> list[Offer] | None:
+    def _load(self, item_id: int, deadline: float | None = None) -> list[Offer] | None:
         if item_id in self._offers:
             return self._offers[item_id]
         tmdb_id = self.tmdb_of.get(item_id)
         if tmdb_id is None:
             return None
-        body = self.client.watch_providers(tmdb_id)
+        body = self.client.watch_providers(tmdb_id, deadline=deadline)
         offers = [] if body is None else parse_watch_providers(body)
         self._offers[item_id] = offers
         return offers
@@ -239,10 +255,23 @@ class TMDBProvider:
         """Any region: TMDB answers per movie for every country it covers."""
         return None
 
-    def offers(self, item_id: int, region: str = DEFAULT_REGION) -> list[Offer] | None:
-        offers = self._load(int(item_id))
+    def offers(self, item_id: int, region: str = DEFAULT_REGION,
+               deadline: float | None = None) -> list[Offer] | None:
+        """Offers in ``region``, fetched by ``deadline`` (``time.monotonic()``) if given."""
+        offers = self._load(int(item_id), deadline)
         if offers is None:
             return None
+        return [o for o in offers if o.region == region.upper()]
+
+    def stale_offers(self, item_id: int, region: str = DEFAULT_REGION) -> list[Offer] | None:
+        """Offers from memory or the on-disk cache, however old; never calls TMDB."""
+        offers = self._offers.get(int(item_id))
+        if offers is None:
+            tmdb_id = self.tmdb_of.get(int(item_id))
+            entry = None if tmdb_id is None else self.client.cached(tmdb_id, stale_ok=True)
+            if entry is None:
+                return None
+            offers = parse_watch_providers(entry["body"]) if entry["status"] == 200 else []
         return [o for o in offers if o.region == region.upper()]
 
     def items_on(self, platforms: Iterable[str], region: str = DEFAULT_REGION) -> set[int]:

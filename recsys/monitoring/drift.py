@@ -28,6 +28,7 @@ from recsys.monitoring.features import (
     rating_features,
     serving_features,
 )
+from recsys.serving.inference_log import iter_log
 
 DEFAULT_REPORT_DIR = Path("reports/drift")
 DEFAULT_STATE = Path(".movierec/monitor/state.json")
@@ -296,24 +297,28 @@ def _log_decision(report_dir: Path, decision: DriftDecision) -> None:
         fh.write(json.dumps(decision.as_json(), default=float) + "\n")
 
 
+#: The inference-log fields drift monitoring reads (the request tells filtered lists apart).
+SERVED_FIELDS = ("ts", "endpoint", "user_id", "items", "scores", "latency_ms",
+                 "model_version", "cold_start", "request")
+
+
 def read_inference_log(path: Path, since: datetime | None = None) -> pd.DataFrame:
-    """The service's JSON-lines inference log, answered requests only (empty when absent)."""
+    """The service's JSON-lines inference log (and its rotated copies), answered requests
+    only (empty when absent). Read one line at a time, keeping only ``SERVED_FIELDS``;
+    a torn last line (a writer killed mid-line) is skipped."""
     if not path.is_file():
         return pd.DataFrame(columns=["ts", "items", "scores", "cold_start"])
+    since_text = None if since is None else pd.Timestamp(since)
     rows = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
+    for record in iter_log(path):
+        if int(record.get("status") or 200) != 200:  # refused requests recommend nothing
             continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}, line {number}: not a JSON object ({exc.msg})") from exc
-    frame = pd.DataFrame(rows)
-    if "status" in frame:  # refused requests recommend nothing: not served traffic
-        frame = frame[frame["status"].fillna(200).astype(int) == 200]
-    if since is not None and "ts" in frame:
-        stamps = pd.to_datetime(frame["ts"], utc=True, errors="coerce")
-        frame = frame[stamps >= pd.Timestamp(since)]
-    return frame.reset_index(drop=True)
+        row = {key: record[key] for key in SERVED_FIELDS if key in record}
+        if since_text is not None and "ts" in row:
+            stamp = pd.to_datetime(row["ts"], utc=True, errors="coerce")
+            if pd.isna(stamp) or stamp < since_text:
+                continue
+        rows.append(row)
+    return pd.DataFrame(rows, columns=list(SERVED_FIELDS) if not rows else None)
 
 

@@ -148,3 +148,22 @@ def test_no_champion_and_no_model_dir_stops_before_serving(
     result = runner.invoke(app, ["serve", "--port", "3999"])
     assert result.exit_code == 1, result.output
     assert "no model to serve" in " ".join(result.output.split())
+
+
+def test_a_model_of_another_catalogue_stops_before_serving(no_server: None, tmp_path: Path,
+                                                          model_dir: Path) -> None:
+    """The model knows movies 1 and 2; an items table without 2 is another catalogue."""
+    items = tmp_path / "items.parquet"
+    pd.DataFrame({"item_id": [1, 3], "title": ["A", "C"], "year": [1990, 1991]}).to_parquet(items)
+    _rejected(["--model-dir", str(model_dir), "--items", str(items)],
+              "1 of its 2 movie ids are not in it (e.g. 2)")
+
+
+def test_a_broken_catalogue_stops_before_serving(no_server: None, tmp_path: Path,
+                                                 model_dir: Path) -> None:
+    items = tmp_path / "items.parquet"
+    pd.DataFrame({"item_id": [1, 2], "title": ["A", "B"], "year": [1990, 1991]}).to_parquet(items)
+    broken = tmp_path / "offers.csv"
+    broken.write_text("nothing,useful\n1,2\n")
+    _rejected(["--model-dir", str(model_dir), "--items", str(items), "--availability",
+               str(broken)], "offers.csv")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pandas as pd
@@ -58,6 +60,17 @@ class RunningServer:
         if not self.log_path.is_file():
             return []
         return [json.loads(line) for line in self.log_path.read_text().splitlines() if line]
+
+    def log_records_until(self, done: Callable[[list[dict[str, Any]]], bool],
+                          timeout: float = 10.0) -> list[dict[str, Any]]:
+        """The log once ``done(records)`` holds (the log is written in the background,
+        within a fraction of a second), or as it is after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            records: list[dict[str, Any]] = self.log_records()  # type: ignore[assignment]
+            if done(records) or time.monotonic() > deadline:
+                return records
+            time.sleep(0.1)
 
 
 @contextmanager

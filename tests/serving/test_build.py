@@ -15,7 +15,7 @@ def test_build_bento_captures_model_and_items(served_model_dir: Path, ml100k_dir
     import bentoml
 
     from bentos.build import build_bento
-    from bentos.service import model_from_bento_store
+    from bentos.model_source import model_from_bento_store
 
     assert "movierec-bentoml-" in os.environ["BENTOML_HOME"] or os.environ["BENTOML_HOME"]
     tag = build_bento(model_dir=served_model_dir, items=ml100k_dir / "items.parquet",
@@ -39,7 +39,8 @@ def test_only_a_built_bento_falls_back_to_its_captured_model(
     import bentoml
 
     from bentos.build import build_bento
-    from bentos.service import ServeConfig, bento_model_tag, model_from_bento_store, resolve_model
+    from bentos.model_source import bento_model_tag, model_from_bento_store, resolve_model
+    from recsys.serving.config import ServeConfig
 
     bento = bentoml.get(build_bento(model_dir=served_model_dir,
                                     items=ml100k_dir / "items.parquet", version="fallback"))

@@ -8,15 +8,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bentos.service import (
-    NO_AVAILABILITY_HINT,
-    InferenceLog,
-    RecommendationEngine,
-    ServeConfig,
-    load_availability,
-    model_from_folder,
-    resolve_model,
-)
+from bentos.model_source import model_from_folder, resolve_model
+from recsys.availability.provider import AvailabilityError
+from recsys.models.base import ModelLoadError
+from recsys.serving.availability import load_availability
+from recsys.serving.config import ServeConfig
+from recsys.serving.engine import NO_AVAILABILITY_HINT, RecommendationEngine
+from recsys.serving.inference_log import InferenceLog
 
 pytestmark = pytest.mark.unit
 
@@ -25,9 +23,9 @@ pytestmark = pytest.mark.unit
 def engine(served_model_dir: Path, ml100k: tuple[pd.DataFrame, ...],
            tmp_path_factory: pytest.TempPathFactory) -> RecommendationEngine:
     log = InferenceLog(tmp_path_factory.mktemp("log") / "log.jsonl")
-    provider, hint = load_availability(None, ml100k[1], ServeConfig())
-    return RecommendationEngine(model_from_folder(served_model_dir), ml100k[1], provider,
-                                hint=hint, log=log)
+    availability = load_availability(None, ml100k[1], ServeConfig())
+    return RecommendationEngine(model_from_folder(served_model_dir), ml100k[1],
+                                availability.provider, hint=availability.hint, log=log)
 
 
 def test_no_availability_means_null_with_a_hint(engine: RecommendationEngine) -> None:
@@ -39,17 +37,24 @@ def test_no_availability_means_null_with_a_hint(engine: RecommendationEngine) ->
     assert engine.model_card()["availability"] is None
 
 
-def test_unreadable_catalogue_disables_availability(ml100k: tuple[pd.DataFrame, ...],
-                                                    tmp_path: Path) -> None:
-    provider, hint = load_availability(str(tmp_path / "missing.csv"), ml100k[1], ServeConfig())
-    assert provider is None and hint and "could not be loaded" in hint
-    provider, hint = load_availability(str(tmp_path), None, ServeConfig())
-    assert provider is None and hint and "no items table" in hint
+def test_unreadable_catalogue_is_a_start_up_error(ml100k: tuple[pd.DataFrame, ...],
+                                                  tmp_path: Path) -> None:
+    """A configured catalogue that does not load stops the service: serving on would switch
+    the platform filter off under the note "no streaming availability configured"."""
+    with pytest.raises(AvailabilityError, match="no such catalogue file"):
+        load_availability(str(tmp_path / "missing.csv"), ml100k[1], ServeConfig())
+    broken = tmp_path / "broken.csv"
+    broken.write_text("not,a,catalogue\n1,2,3\n")
+    with pytest.raises(AvailabilityError, match="broken.csv"):
+        load_availability(str(broken), ml100k[1], ServeConfig())
+    with pytest.raises(AvailabilityError, match="no items table"):
+        load_availability(str(tmp_path), None, ServeConfig())
 
 
 def test_log_lines_are_json(engine: RecommendationEngine) -> None:
     engine.recommend(2, k=3)
     assert engine.log is not None
+    engine.log.flush()
     lines = engine.log.path.read_text().splitlines()
     record = json.loads(lines[-1])
     assert record["endpoint"] == "recommend" and record["user_id"] == 2
@@ -66,7 +71,7 @@ def test_model_resolution_order(monkeypatch: pytest.MonkeyPatch, served_model_di
     with pytest.raises(RuntimeError, match="no model to serve"):
         resolve_model(ServeConfig(model_name="no-such-model"))
     monkeypatch.setenv("MOVIEREC_MODEL_DIR", str(tmp_path))
-    with pytest.raises(FileNotFoundError, match="no saved model"):
+    with pytest.raises(ModelLoadError, match="no saved model"):
         resolve_model(ServeConfig())
 
 
@@ -108,3 +113,38 @@ def test_a_region_the_catalogues_do_not_cover_is_unknown_not_unavailable(
         assert plain["note"].startswith(f"no streaming data for region {region.upper()}")
         visitor = engine.recommend_new_user([1, 50], k=5, platforms=["netflix"], region=region)
         assert len(visitor["items"]) == 5 and "platform filter not applied" in visitor["note"]
+
+
+def test_a_movie_liked_twice_counts_once(engine: RecommendationEngine) -> None:
+    once = engine.recommend_new_user([50, 172, 181], k=10)
+    twice = engine.recommend_new_user([50, 50, 50, 172, 181, 181], k=10)
+    assert [m["item_id"] for m in twice["items"]] == [m["item_id"] for m in once["items"]]
+    assert [m["score"] for m in twice["items"]] == [m["score"] for m in once["items"]]
+
+
+def test_a_model_of_another_catalogue_is_refused(served_model_dir: Path,
+                                                 ml100k: tuple[pd.DataFrame, ...]) -> None:
+    """Ids of another dataset overlap but name other movies: refuse, naming the gap."""
+    from recsys.serving.model import CatalogueMismatch
+
+    other = ml100k[1][ml100k[1]["item_id"] > 100]
+    with pytest.raises(CatalogueMismatch, match=r"100 of its 1,682 movie ids are not in it"):
+        RecommendationEngine(model_from_folder(served_model_dir), other)
+
+
+def test_answers_match_the_documented_schemas(engine: RecommendationEngine) -> None:
+    from bentos import schemas
+
+    schemas.Recommendations.model_validate(engine.recommend(1, k=3), strict=True)
+    schemas.Recommendations.model_validate(engine.recommend(999_999, k=3), strict=True)
+    schemas.NewUserRecommendations.model_validate(engine.recommend_new_user([1, 2], k=3),
+                                                  strict=True)
+    schemas.SimilarItems.model_validate(engine.similar_items(50, k=3), strict=True)
+    schemas.RatingPrediction.model_validate(engine.predict_rating(1, 50), strict=True)
+
+
+def test_model_card_shows_no_server_paths(engine: RecommendationEngine,
+                                          served_model_dir: Path) -> None:
+    card = engine.model_card()
+    assert card["source"] == f"folder:{served_model_dir.name}"
+    assert str(served_model_dir.parent) not in json.dumps(card)

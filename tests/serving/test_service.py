@@ -49,6 +49,21 @@ def test_recommend_known_user(client: httpx.Client, ml100k: tuple[pd.DataFrame, 
     assert {m["item_id"] for m in with_seen["items"]} & seen
 
 
+def test_every_recommended_movie_says_because(client: httpx.Client,
+                                             ml100k: tuple[pd.DataFrame, ...]) -> None:
+    ratings = ml100k[0]
+    seen = set(ratings.loc[ratings["user_id"] == 1, "item_id"])
+    body = _ok(client.post("/recommend", json={"user_id": 1, "k": 10}))
+    for movie in body["items"]:
+        assert 1 <= len(movie["because"]) <= 3
+        assert {b["item_id"] for b in movie["because"]} <= seen
+        assert all(b["title"] for b in movie["because"])
+    liked = [50, 172, 181]
+    visitor = _ok(client.post("/recommend_new_user", json={"liked_item_ids": liked, "k": 5}))
+    assert all(1 <= len(m["because"]) <= 3 and {b["item_id"] for b in m["because"]} <= set(liked)
+               for m in visitor["items"])
+
+
 def test_unknown_user_gets_cold_start(client: httpx.Client) -> None:
     body = _ok(client.post("/recommend", json={"user_id": 999_999, "k": 5}))
     assert body["cold_start"] is True and len(body["items"]) == 5
@@ -134,6 +149,11 @@ def test_similar_items_and_predict_rating(client: httpx.Client) -> None:
         ("/recommend_new_user", {"liked_item_ids": [1], "top_k": 3}, 400, "top_k: Extra inputs"),
         ("/similar_items", {"item_id": 1, "region": "US"}, 400, "region: Extra inputs"),
         ("/predict_rating", {"user_id": 1, "item_id": 1, "x": 0}, 400, "x: Extra inputs"),
+        # control characters would be echoed into notes, responses and the log
+        ("/recommend", {"user_id": 1, "platforms": ["net\u0000flix"]}, 400, "platforms.0:"),
+        ("/recommend_new_user", {"liked_item_ids": [1], "platforms": ["hulu\n"]}, 400,
+         "platforms.0:"),
+        ("/recommend", {"user_id": 1, "platforms": ["\u009bnetflix"]}, 400, "platforms.0:"),
     ],
 )
 def test_invalid_input_is_a_clear_4xx(client: httpx.Client, path: str, payload: object,
@@ -186,7 +206,8 @@ def test_no_input_gives_500(server: RunningServer, path: str, body: object) -> N
 def test_every_request_is_logged(client: httpx.Client, server: RunningServer) -> None:
     client.post("/recommend", json={"user_id": 5, "k": 3})
     client.post("/recommend", json={"user_id": 5, "k": 0})
-    records = server.log_records()
+    records = server.log_records_until(
+        lambda rs: any(r["status"] == 400 and r["request"] == {"user_id": 5, "k": 0} for r in rs))
     ok = [r for r in records if r["endpoint"] == "recommend" and r["user_id"] == 5
           and r["status"] == 200]
     assert ok, records[-5:]
