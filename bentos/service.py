@@ -55,12 +55,13 @@ from recsys.availability.provider import (
     canonical_platform,
 )
 from recsys.data.schema import ID_MAX, ITEM_ID
+from recsys.jsonable import json_default
 from recsys.models.base import BaseRecommender
+from recsys.serving.config import ServeConfig
+from recsys.tracking.registry import MODEL_NAME
 
 logger = logging.getLogger("movierec.serving")
 
-MODEL_NAME = "movie-recommender"
-MODEL_ALIAS = "champion"
 MAX_K = 100
 MAX_LIKED_ITEMS = 1_000
 MAX_PLATFORMS = 20
@@ -72,45 +73,14 @@ NO_AVAILABILITY_HINT = (
 
 
 # -- configuration ----------------------------------------------------------------------
-class ServeConfig(BaseModel):
-    """The ``serve:`` section of ``params.yaml`` (environment variables override it).
-
-    Attributes:
-        model_name: registered MLflow model to serve.
-        alias: registry alias to serve.
-        items: items table (title/year); default ``<processed_dir>/<dataset>/items.parquet``.
-        availability: catalogue CSV/folder, ``tmdb``, or ``None`` for no availability data.
-        region: default region of availability.
-        year_tolerance: allowed year difference when matching titles to catalogues.
-        inference_log: JSON-lines log of every request.
-        max_body_bytes: larger request bodies are refused with 413.
-        tmdb_cache_dir: on-disk cache of TMDB answers.
-        tmdb_max_age_days: cached TMDB answers older than this are fetched again.
-        port: default port of ``movierec serve``.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    model_name: str = MODEL_NAME
-    alias: str = MODEL_ALIAS
-    items: str | None = None
-    availability: str | None = None
-    region: str = DEFAULT_REGION
-    year_tolerance: int = Field(1, ge=0, le=5)
-    inference_log: str = "data/inference/log.jsonl"
-    max_body_bytes: int = Field(64 * 1024, ge=1024)
-    tmdb_cache_dir: str = "data/external/tmdb"
-    tmdb_max_age_days: float = Field(7.0, gt=0)
-    port: int = Field(3000, ge=1, le=65535)
-
-
 def load_serve_config(params_path: str | Path | None = None) -> tuple[ServeConfig, dict[str, Any]]:
-    """``(serve config, data section)`` from ``params.yaml`` (``$MOVIEREC_PARAMS`` overrides)."""
-    from recsys.params import load_params
+    """``(serve config, data section)`` of the validated ``params.yaml``
+    (``$MOVIEREC_PARAMS`` overrides the path)."""
+    from recsys.params import load
 
     path = params_path or os.environ.get("MOVIEREC_PARAMS", "params.yaml")
-    params = load_params(path)
-    return ServeConfig(**(params.get("serve") or {})), dict(params.get("data") or {})
+    params = load(path)
+    return params.serve, params.data.model_dump()
 
 
 # -- the model ---------------------------------------------------------------------------
@@ -294,7 +264,7 @@ class InferenceLog:
 
     def append(self, record: dict[str, Any]) -> None:
         try:
-            line = json.dumps(record, default=_json_default, allow_nan=False) + "\n"
+            line = json.dumps(record, default=json_default, allow_nan=False) + "\n"
         except (ValueError, TypeError):
             # A refused request may carry NaN or odd values: keep it, as text.
             raw = json.dumps(record.get("request"), default=repr)[:2000]
@@ -310,12 +280,6 @@ class InferenceLog:
             if self._file is not None:
                 self._file.close()
                 self._file = None
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 def log_record(endpoint: str, *, user_id: int | None, items: list[int], scores: list[float | None],

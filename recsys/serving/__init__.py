@@ -1,0 +1,1 @@
+"""Serving logic without a web framework (``bentos/`` maps HTTP onto it)."""
