@@ -38,6 +38,7 @@ from recsys.evaluation.splits import Protocol
 from recsys.models import MODELS, ModelConfig, model_class
 from recsys.monitoring.drift import MonitorConfig
 from recsys.serving.config import ServeConfig
+from recsys.shilling.detectors import DETECTORS
 from recsys.shilling.filter import FilterConfig
 from recsys.tracking.registry import MODEL_NAME
 from recsys.validation.suites import ValidateConfig
@@ -187,7 +188,10 @@ class Params(BaseModel):
         return data
 
     @model_validator(mode="after")
-    def _metric_is_computed(self) -> Params:
+    def _names_exist(self) -> Params:
+        if self.filter.detector not in DETECTORS:
+            raise ValueError(f"filter.detector: unknown detector {self.filter.detector!r}; "
+                             f"choose from: {', '.join(DETECTORS)}")
         metric = self.register_.metric
         known = [m for m in metric_keys(self.evaluate.k) if not m.endswith("_seconds")]
         if metric not in known:

@@ -35,6 +35,7 @@ BAD_PARAMS: list[tuple[str, dict[str, Any], str, str]] = [
      "train.ease.regularizaton", "unknown key"),
     ("unknown model section", {"train": {"ncf2": {"epochs": 3}}}, "train.ncf2", "unknown key"),
     ("bad filter value", {"filter": {"threshold": 2}}, "filter.threshold", "less than or equal"),
+    ("unknown detector", {"filter": {"detector": "ensembel"}}, "filter.detector", "'ensembel'"),
     ("metric k does not compute", {"evaluate": {"k": 20}, "register": {"metric": "ndcg_at_10"}},
      "register.metric", "k=20"),
     ("serve typo", {"serve": {"prot": 3001}}, "serve.prot", "unknown key"),
