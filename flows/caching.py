@@ -36,6 +36,7 @@ from prefect.context import TaskRunContext
 from pydantic import BaseModel
 
 import recsys
+from recsys.models._keras import TENSORFLOW_ENV
 from recsys.tracking.mlflow_runs import digest_of
 
 #: The library every cached step calls into; its files are part of every cache key.
@@ -136,8 +137,13 @@ def library_versions(distributions: Iterable[str] = RESULT_LIBRARIES) -> dict[st
 
 
 def result_environment(names: Iterable[str] = RESULT_ENV) -> dict[str, str | None]:
-    """The values of the result-changing environment variables (``None``: unset)."""
-    return {name: os.environ.get(name) for name in names}
+    """The effective values of the result-changing environment variables (``None``: unset).
+
+    A variable the library sets itself when it first imports TensorFlow counts by the value
+    it will have, so a key does not depend on whether a neural model trained earlier in the
+    same process.
+    """
+    return {name: os.environ.get(name, TENSORFLOW_ENV.get(name)) for name in names}
 
 
 def step_key(name: str, fn: Callable[..., Any], parameters: Mapping[str, Any], *,

@@ -56,12 +56,30 @@ def test_key_follows_source_folders_outside_recsys(tmp_path: Path) -> None:
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("variable", ["OMP_NUM_THREADS", "PYTHONHASHSEED", "TF_ENABLE_ONEDNN_OPTS"])
+@pytest.mark.parametrize("variable", ["OMP_NUM_THREADS", "PYTHONHASHSEED", "CUDA_VISIBLE_DEVICES"])
 def test_key_follows_result_changing_environment(variable: str,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(variable, raising=False)
     before = step_key("train", _step, {"marker": "m"})
     monkeypatch.setenv(variable, "3")
+    assert step_key("train", _step, {"marker": "m"}) != before
+
+
+@pytest.mark.unit
+def test_key_does_not_depend_on_tensorflow_having_been_imported(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``import_keras`` fills in TensorFlow's variables: a step keyed before a neural model
+    trained in this process must get the same key as one keyed after it."""
+    from recsys.models._keras import TENSORFLOW_ENV
+
+    for name in TENSORFLOW_ENV:
+        monkeypatch.delenv(name, raising=False)
+    before = step_key("train", _step, {"marker": "m"})
+    for name, value in TENSORFLOW_ENV.items():
+        monkeypatch.setenv(name, value)
+    assert step_key("train", _step, {"marker": "m"}) == before
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "1")  # a user's own choice still counts
     assert step_key("train", _step, {"marker": "m"}) != before
 
 
