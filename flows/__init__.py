@@ -1,7 +1,7 @@
 """Prefect flows of the movierec pipeline: thin orchestration around ``recsys``.
 
-``flows.pipeline.pipeline`` composes the step flows of ``flows.steps`` (ingest, validate,
-filter, train, evaluate, register, package, monitor). Call ``flows.runtime.configure``
-before importing Prefect so runs stay in the project-local ephemeral mode
-(``.movierec/prefect``).
+``flows.pipeline.pipeline`` composes the stage flows of ``flows.stages`` (ingest, validate,
+filter, train, evaluate, register, package) and the monitoring steps of ``flows.steps``.
+Callers outside Prefect get the flow from ``flows.launch.configured_pipeline``, which points
+Prefect at the project-local ephemeral mode (``.movierec/prefect``) before importing it.
 """

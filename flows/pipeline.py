@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,20 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.states import Failed
 
 from flows import steps
+from flows.caching import cached_call
+from flows.runtime import task_runner
+from flows.stages.evaluate import evaluate
+from flows.stages.filter import filter_shilling
+from flows.stages.ingest import ingest
+from flows.stages.package import Packaged, package
+from flows.stages.register import register
+from flows.stages.train import split_task, train
+from flows.stages.validate import Quality, validate
+from recsys.models import MODELS
 from recsys.monitoring.incoming import incoming_path
-from recsys.params import load_params
+from recsys.params import Params, load
 from recsys.reporting.runs import record_run
+from recsys.tracking.mlflow_runs import data_hash, digest_of, git_commit, resolve_tracking_uri
 
 
 def _link(path: str | None) -> str | None:
@@ -33,15 +45,15 @@ def _artifact_key(text: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
 
 
-def _validation_failed(quality: dict[str, Any], what: str = "the dataset") -> Any:
+def _validation_failed(quality: Quality, what: str = "the dataset") -> Any:
     """Publish why validation stopped the run (artifacts) and the flow's failed state."""
-    message = f"validation of {what} failed:\n{quality['summary']}"
+    message = f"validation of {what} failed:\n{quality.summary}"
     create_markdown_artifact(
         key="validation-failure", description="Why the pipeline stopped",
         markdown=f"# Validation failed\n\n```\n{message}\n```\n",
     )
-    if quality.get("docs_index"):
-        create_link_artifact(key="data-quality-report", link=_link(quality["docs_index"]) or "",
+    if quality.docs_index:
+        create_link_artifact(key="data-quality-report", link=_link(quality.docs_index) or "",
                              link_text="Data Docs")
     return Failed(message=message)
 
@@ -53,22 +65,14 @@ def evaluation_key(data_digest: str, evaluate_settings: dict[str, Any], ratings_
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-#: What a run trains when neither the caller nor ``params.yaml`` says.
-DEFAULT_DATASET = "ml-100k"
-DEFAULT_MODELS = ["popularity"]
-
-
-def metrics_path(params: dict[str, Any], dataset: str, variants: list[str], report_dir: str,
+def metrics_path(params: Params, dataset: str, variants: Sequence[str], report_dir: str,
                  other_ratings: str | None) -> str:
     """Where the run's metrics go: ``metrics.json``, the file DVC tracks, only for the run
     ``params.yaml`` describes (its dataset and variants, no other ratings); any other run
     (``--models a,b``, another dataset, a new batch) writes beside its leaderboard instead
     of overwriting the tracked figures."""
-    data_cfg = params.get("data") or {}
-    train_cfg = params.get("train") or {}
-    default = (dataset == str(data_cfg.get("dataset", DEFAULT_DATASET))
-               and sorted(variants) == sorted(train_cfg.get("models") or DEFAULT_MODELS)
-               and not other_ratings)
+    default = (dataset == params.data.dataset
+               and sorted(variants) == sorted(params.train.models) and not other_ratings)
     return "metrics.json" if default else str(Path(report_dir) / "metrics.json")
 
 
@@ -84,13 +88,14 @@ def pipeline(
     source: str | None = None,
     ratings_path: str | None = None,
     extra_ratings: str | None = None,
+    profile: str | None = None,
 ) -> Any:
     """Run every step of the movierec pipeline.
 
     Args:
         dataset: registry name (default ``data.dataset`` of ``params.yaml``).
         models: variants to train (default ``train.models``).
-        params_path: the parameter file.
+        params_path: the parameter file, validated once here (``recsys.params.load``).
         tracking_uri: MLflow store (default ``$MLFLOW_TRACKING_URI`` or ``sqlite:///mlflow.db``).
         runner: ``local`` or ``dask`` (see ``flows.runtime.task_runner``).
         dask_address: scheduler of an existing Dask cluster.
@@ -101,96 +106,90 @@ def pipeline(
         extra_ratings: new ratings to train on together with the validated dataset (the
             retraining that drift triggers); validated first as a batch, as ``movierec
             monitor`` does.
+        profile: a profile of the parameter file's ``profiles:`` section, merged over it
+            (default ``$MOVIEREC_PROFILE``).
 
     Returns:
         The run summary (a dict), or a ``Failed`` state when validation fails.
     """
-    from flows.runtime import task_runner
-    from recsys.tracking.mlflow_runs import data_hash, digest_of, git_commit, resolve_tracking_uri
-
     logger = get_run_logger()
-    params = load_params(params_path)
-    data_cfg = params.get("data") or {}
-    dataset = dataset or str(data_cfg.get("dataset", DEFAULT_DATASET))
-    raw_dir = str(data_cfg.get("raw_dir", "data/raw"))
-    processed_dir = str(data_cfg.get("processed_dir", "data/processed"))
-    train_cfg = dict(params.get("train") or {})
-    eval_cfg = dict(params.get("evaluate") or {})
-    register_cfg = dict(params.get("register") or {})
-    filter_cfg = dict(params.get("filter") or {})
-    variants = list(models or train_cfg.get("models") or DEFAULT_MODELS)
-    k = int(eval_cfg.get("k", 10))
-    seed = int(eval_cfg.get("seed", 42))
-    metric = str(register_cfg.get("metric", f"ndcg_at_{k}"))
-    direction = str(register_cfg.get("direction", "maximize"))
+    params = load(params_path, profile)
+    dataset = dataset or params.data.dataset
+    variants = list(models or params.train.models)
+    unknown = [v for v in variants if v not in MODELS]
+    if unknown:
+        raise ValueError(f"unknown model(s) {', '.join(unknown)}; choose from: {', '.join(MODELS)}")
+    evaluation, register_cfg, filter_cfg = params.evaluate, params.register_, params.filter
+    k, seed = evaluation.k, evaluation.seed
+    metric = register_cfg.metric_for(k)
     uri = resolve_tracking_uri(tracking_uri)
 
-    tables = dict(steps.ingest(dataset, raw_dir, processed_dir, source))
-    if ratings_path:
-        tables["ratings"] = str(Path(ratings_path).resolve())
+    tables = ingest(dataset, params.data.raw_dir, params.data.processed_dir, source)
+    ratings = str(Path(ratings_path).resolve()) if ratings_path else tables.ratings
 
-    quality = steps.validate(tables, dataset)
-    if not quality["success"]:
+    quality = validate(ratings, tables.items, tables.users, dataset, params.validate_)
+    if not quality.success:
         return _validation_failed(quality)
 
     if extra_ratings:
         # the new ratings pass the same per-row checks, as a batch (no volume bounds)
-        extra = {"ratings": str(Path(extra_ratings).resolve()), "items": tables["items"]}
-        batch_quality = steps.validate(extra, dataset, "reports/data-quality/batches", batch=True)
-        if not batch_quality["success"]:
+        extra = str(Path(extra_ratings).resolve())
+        batch_quality = validate(extra, tables.items, None, dataset, params.validate_,
+                                 docs_dir="reports/data-quality/batches", batch=True)
+        if not batch_quality.success:
             return _validation_failed(batch_quality, f"{extra_ratings} (--extra-ratings)")
-        tables["ratings"] = steps.cached_call(
-            steps.combine_task, lambda path: [path], ratings_path=tables["ratings"],
-            extra_path=extra["ratings"], out_dir=f"data/interim/{dataset}/combined")
+        ratings = cached_call(
+            steps.combine_task, lambda path: [path], ratings_path=ratings,
+            extra_path=extra, out_dir=f"data/interim/{dataset}/combined")
         logger.info("training on the dataset plus %s", extra_ratings)
 
-    filtered = steps.filter_shilling(tables["ratings"], dataset, filter_cfg)
-    split = steps.cached_call(
-        steps.split_task, lambda r: r.values(), ratings_path=filtered["ratings"],
-        out_dir=f"data/interim/{dataset}/split", protocol=str(eval_cfg.get("protocol", "ms-stratified")),
-        seed=seed, test_size=float(eval_cfg.get("test_size", 0.25)),
+    filtered = filter_shilling(ratings, dataset, filter_cfg)
+    split = cached_call(
+        split_task, lambda s: s.outputs, ratings_path=filtered.ratings,
+        out_dir=f"data/interim/{dataset}/split", protocol=evaluation.protocol,
+        seed=seed, test_size=evaluation.test_size,
     )
-    workers = int(train_cfg.get("parallelism", 2))
-    trained = steps.train.with_options(
-        task_runner=task_runner(runner, address=dask_address, workers=workers)
-    )(variants, {v: dict(train_cfg.get(v) or {}) for v in variants}, split, tables["items"],
-      f"models/{dataset}", k, seed)
+    trained = train.with_options(
+        task_runner=task_runner(runner, address=dask_address, workers=params.train.parallelism)
+    )(params.train, split, tables.items, f"models/{dataset}", k, seed, variants)
     report_dir = f"reports/evaluation/{dataset}"
-    board = steps.evaluate(trained["results"], metric, direction, report_dir,
-                           metrics_file=metrics_path(params, dataset, variants, report_dir,
-                                                     ratings_path or extra_ratings))
+    board = evaluate(trained.results, metric, register_cfg.direction, k, report_dir,
+                     metrics_file=metrics_path(params, dataset, variants, report_dir,
+                                               ratings_path or extra_ratings))
     create_markdown_artifact(
         key=_artifact_key(f"leaderboard-{dataset}"), description=f"Leaderboard by {metric}",
-        markdown=f"# Leaderboard ({dataset}, by {metric})\n\n{board['markdown']}\n",
+        markdown=f"# Leaderboard ({dataset}, by {metric})\n\n{board.markdown}\n",
     )
 
-    digest = data_hash(tables["ratings"])
-    eval_key = evaluation_key(digest, {**eval_cfg, "filter": filter_cfg},
-                              digest_of(split["test"]))
+    digest = data_hash(ratings)
+    eval_cfg = evaluation.model_dump(mode="json")
+    filter_json = filter_cfg.model_dump(mode="json")
+    eval_key = evaluation_key(digest, {**eval_cfg, "filter": filter_json}, digest_of(split.test))
+    register_json = register_cfg.model_dump(mode="json")
     pipeline_params = {"dataset": dataset, "models": variants, "evaluate": eval_cfg,
-                       "filter": filter_cfg, "register": register_cfg, "runner": runner}
-    registered = steps.register(
-        trained["results"], board, dataset=dataset, data_digest=digest, commit=git_commit(),
+                       "filter": filter_json, "register": register_json, "runner": runner}
+    registered = register(
+        trained.results, board, dataset=dataset, data_digest=digest, commit=git_commit(),
         pipeline_params=pipeline_params, evaluation_key=eval_key, settings=register_cfg,
-        split=split, items_path=tables["items"], k=k, tracking_uri=uri,
-        reports=[board["report_dir"]],
+        split=split, items_path=tables.items, k=k, tracking_uri=uri,
+        reports=[board.report_dir],
     )
     decision = registered["decision"]
 
-    bento: dict[str, Any] = {"bento": None, "skipped": True}
+    bento = Packaged(None)
     if skip_package:
         logger.info("packaging skipped (--skip-package)")
     else:
-        bento = steps.package(decision.get("champion_after"), uri, params_path)
+        bento = package(decision.get("champion_after"), uri, params_path, tables.items)
 
     incoming = incoming_path(dataset)
-    current = str(incoming) if incoming.is_file() else split["test"]
-    drift = steps.monitor(split["train"], current, tables["items"],
+    current = str(incoming) if incoming.is_file() else split.test
+    drift = steps.monitor(split.train, current, tables.items,
                           name=f"pipeline-{dataset}", params_path=params_path)
 
     links = {
-        "data-quality": quality.get("docs_index"),
-        "evaluation": str(Path(board["report_dir"]) / "leaderboard.md"),
+        "data-quality": quality.docs_index,
+        "evaluation": str(Path(board.report_dir) / "leaderboard.md"),
         "drift": drift.get("report"),
     }
     for name, path in links.items():
@@ -199,23 +198,23 @@ def pipeline(
                                  link_text=f"{name} report", description=f"{name} report of this run")
     summary = {
         "dataset": dataset,
-        "leaderboard": board["records"],
-        "leaderboard_markdown": board["markdown"],
-        "best": board["best"],
+        "leaderboard": board.records,
+        "leaderboard_markdown": board.markdown,
+        "best": board.best,
         "decision": decision,
         "tracking_uri": uri,
         "mlflow_run_id": registered["tracked"]["parent_run_id"],
         "experiment_id": registered["tracked"]["experiment_id"],
-        "reports": {**links, "metrics": board["metrics_file"]},
-        "bento": bento.get("bento"),
+        "reports": {**links, "metrics": board.metrics_file},
+        "bento": bento.bento,
         "drift": {k: drift.get(k) for k in ("drift_detected", "retrain", "drift_share", "reason")},
-        "failed": trained["failed"],
-        "skipped": trained["skipped"],
-        "validation": quality["summary"],
+        "failed": trained.failed,
+        "validation": quality.summary,
     }
     create_markdown_artifact(
         key=_artifact_key(f"promotion-{dataset}"), description="Registry decision",
         markdown=f"# Registry\n\n{decision['summary']}\n",
     )
-    record_run(summary, shilling=filtered)  # for the team dashboard (`movierec report`)
+    # for the team dashboard (`movierec report`)
+    record_run(summary, shilling_report=None if filtered.skipped else filtered.report)
     return summary

@@ -1,7 +1,8 @@
 """Where Prefect keeps its state, and which task runner trains the variants.
 
 ``configure`` must run before Prefect is imported: Prefect reads its settings from the
-environment at import time. It does not import Prefect itself.
+environment at import time. It does not import Prefect itself (``flows.launch`` configures,
+then imports the pipeline).
 """
 
 from __future__ import annotations
@@ -35,15 +36,6 @@ def configure(home: str | Path | None = None) -> Path:
     for key, value in EPHEMERAL_DEFAULTS.items():
         os.environ.setdefault(key, value)
     return chosen
-
-
-def configured_pipeline(home: str | Path | None = None) -> Any:
-    """The training flow, imported only after :func:`configure`: Prefect reads its settings
-    (its home, the temporary server's start-up timeout) when it is imported."""
-    configure(home)
-    from flows.pipeline import pipeline
-
-    return pipeline
 
 
 def task_runner(kind: str = "local", *, address: str | None = None, workers: int = 2) -> Any:

@@ -122,12 +122,6 @@ def check_output(path: Path, option: str = "--out", *, folder: bool = False) -> 
 
 def print_json_line(payload: dict[str, Any]) -> None:
     """One JSON object per line on stdout (machine-readable output)."""
-    sys.stdout.write(json.dumps(payload, default=_json_default) + "\n")
+    from recsys.jsonable import json_default  # numpy: not on the path of `movierec --help`
 
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return str(value)
+    sys.stdout.write(json.dumps(payload, default=json_default) + "\n")

@@ -125,7 +125,7 @@ def _retrain(dataset: str, batch: Any, params: Path) -> dict[str, Any]:
     The batch joins the incoming ratings only when the pipeline completes; a failed retrain
     leaves them as they were, so the batch is still new data at the next check.
     """
-    from flows.runtime import configured_pipeline
+    from flows.launch import configured_pipeline
     from recsys.monitoring.incoming import incoming_path, staged_batch
 
     pipeline = configured_pipeline()

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from movierec.commands.common import console, fail, working
+from movierec.commands.common import console, fail, user_errors, working
 
 PREFECT_PORT = 4200
 
@@ -45,6 +45,7 @@ def run(
     skip_package: Annotated[bool, typer.Option("--skip-package", help="Do not build the Bento.")] = False,
     source: Annotated[str | None, typer.Option(help="Raw data source for fetch (cache | local | grouplens | recbole | a path).")] = None,
     extra_ratings: Annotated[Path | None, typer.Option("--extra-ratings", help="New ratings to train on together with the dataset (what a drift-triggered retrain does).")] = None,
+    profile: Annotated[str | None, typer.Option("--profile", help="A profile of the parameter file's profiles: section, merged over it (default: $MOVIEREC_PROFILE).")] = None,
 ) -> None:
     """Run the whole pipeline (ingest, validate, filter, train, evaluate, register, package, monitor)."""
     if runner not in ("local", "dask"):
@@ -55,16 +56,21 @@ def run(
         fail(f"{params}: no such parameter file")
     if extra_ratings is not None and not extra_ratings.is_file():
         fail(f"--extra-ratings {extra_ratings}: no such file")
-    from flows.runtime import configure, configured_pipeline
+    from recsys.models import MODELS
+    from recsys.params import PROFILE_ENV, load
+
+    with user_errors():  # the whole file, strictly, before any work
+        load(params, profile)
+    if profile:  # the steps and the processes they start read the same document
+        os.environ[PROFILE_ENV] = profile
+    variants = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    unknown = [m for m in variants or () if m not in MODELS]
+    if unknown:
+        fail(f"unknown model(s) {', '.join(unknown)}; choose from: {', '.join(MODELS)}")
+    from flows.launch import configured_pipeline
+    from flows.runtime import configure
 
     home = configure()
-    variants = [m.strip() for m in models.split(",") if m.strip()] if models else None
-    if variants:
-        from recsys.models import MODELS
-
-        unknown = [m for m in variants if m not in MODELS]
-        if unknown:
-            fail(f"unknown model(s) {', '.join(unknown)}; choose from: {', '.join(MODELS)}")
     start = time.perf_counter()
     with working("running the pipeline (Prefect, ephemeral mode)..."):
         pipeline = configured_pipeline(home)
@@ -72,7 +78,7 @@ def run(
                          tracking_uri=tracking_uri, runner=runner, dask_address=dask_address,
                          skip_package=skip_package, source=source,
                          extra_ratings=str(extra_ratings) if extra_ratings else None,
-                         return_state=True)
+                         profile=profile, return_state=True)
     elapsed = time.perf_counter() - start
     if not state.is_completed():
         fail(f"pipeline {state.name.lower()} after {elapsed:.0f}s: {state.message}")

@@ -6,22 +6,35 @@ from typing import Annotated
 
 import typer
 
-from movierec.commands.common import console, fail
+from movierec.commands.common import console, fail, user_errors
 
 registry_app = typer.Typer(help="List, promote and roll back registered model versions.",
                            no_args_is_help=True)
 
 UriOpt = Annotated[str | None, typer.Option("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db).")]
-NameOpt = Annotated[str, typer.Option("--model-name", help="Registered model.")]
+NameOpt = Annotated[str | None, typer.Option(
+    "--model-name", help="Registered model (default: register.model_name of params.yaml).")]
+
+
+def _registered_name(model_name: str | None) -> str:
+    """``model_name``, or the registered model ``params.yaml`` names."""
+    if model_name:
+        return model_name
+    from recsys.params import load
+
+    with user_errors():
+        return load().register_.model_name
 
 
 @registry_app.command("list")
-def list_cmd(tracking_uri: UriOpt = None, model_name: NameOpt = "movie-recommender") -> None:
+def list_cmd(tracking_uri: UriOpt = None, model_name: NameOpt = None) -> None:
     """Every version, newest first, with aliases, score and promotion decision (on stdout)."""
     from rich.console import Console
     from rich.table import Table
 
     from recsys.tracking.registry import list_versions
+
+    model_name = _registered_name(model_name)
 
     rows = list_versions(model_name, tracking_uri)
     if not rows:
@@ -42,9 +55,11 @@ def list_cmd(tracking_uri: UriOpt = None, model_name: NameOpt = "movie-recommend
 
 @registry_app.command("promote")
 def promote_cmd(version: Annotated[str, typer.Argument(help="Version to make champion.")],
-                tracking_uri: UriOpt = None, model_name: NameOpt = "movie-recommender") -> None:
+                tracking_uri: UriOpt = None, model_name: NameOpt = None) -> None:
     """Give the ``champion`` alias to VERSION."""
     from recsys.tracking.registry import RegistryError, promote
+
+    model_name = _registered_name(model_name)
 
     try:
         previous = promote(version, model_name, tracking_uri)
@@ -55,9 +70,11 @@ def promote_cmd(version: Annotated[str, typer.Argument(help="Version to make cha
 
 
 @registry_app.command("rollback")
-def rollback_cmd(tracking_uri: UriOpt = None, model_name: NameOpt = "movie-recommender") -> None:
+def rollback_cmd(tracking_uri: UriOpt = None, model_name: NameOpt = None) -> None:
     """Move ``champion`` back to the previous champion."""
     from recsys.tracking.registry import RegistryError, rollback
+
+    model_name = _registered_name(model_name)
 
     try:
         before, after = rollback(model_name, tracking_uri)

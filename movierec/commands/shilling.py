@@ -5,27 +5,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from movierec.commands.common import check_output, console, fail, user_errors, working
 
-if TYPE_CHECKING:
-    import pandas as pd
-
 shilling_app = typer.Typer(help="Shilling attacks: generate, detect, filter.", no_args_is_help=True)
 
 RatingsOpt = Annotated[Path, typer.Option("--ratings", help="Ratings table (CSV or Parquet).")]
 SeedOpt = Annotated[int, typer.Option(help="Random seed.")]
-
-
-def _write_table(frame: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".parquet":
-        frame.to_parquet(path, index=False)
-    else:
-        frame.to_csv(path, index=False)
 
 
 def _fake_users_path(out: Path) -> Path:
@@ -65,6 +54,7 @@ def attack_cmd(
 ) -> None:
     """Inject a shilling attack; write the poisoned ratings and the list of fake user ids."""
     from recsys.data.interactions import read_ratings
+    from recsys.data.tables import write_table_file
     from recsys.shilling.attacks import generate_attack
 
     truth_path = fake_users or _fake_users_path(out)
@@ -73,8 +63,8 @@ def attack_cmd(
         frame = read_ratings(ratings)
         attack = generate_attack(frame, kind, size=size, filler=filler, targets=target,
                                  selected=selected, seed=seed)
-    _write_table(attack.ratings, out)
-    _write_table(attack.truth, truth_path)
+    write_table_file(attack.ratings, out)
+    write_table_file(attack.truth, truth_path)
     console.print(
         f"[green]attack[/] {kind} on item(s) {', '.join(map(str, target))}: "
         f"{len(attack.truth)} fake users, {len(attack.fake_ratings):,} fake ratings -> {out}; "
@@ -94,6 +84,7 @@ def detect_cmd(
 ) -> None:
     """Score every user's suspicion in [0, 1] and flag the likely fakes."""
     from recsys.data.interactions import read_ratings
+    from recsys.data.tables import write_table_file
     from recsys.shilling.filter import score_users
 
     if not 0.0 <= threshold <= 1.0:
@@ -109,7 +100,7 @@ def detect_cmd(
         scores.to_csv(sys.stdout, index=False)
         where = "stdout"
     else:
-        _write_table(scores, out)
+        write_table_file(scores, out)
         where = str(out)
     console.print(f"[green]detect[/] {detector}: {n_flagged} of {len(scores)} users flagged "
                   f"(threshold {threshold}) -> {where}")
@@ -121,15 +112,29 @@ def filter_cmd(
     out: Annotated[Path, typer.Option("--out", help="Filtered ratings (CSV or Parquet).")],
     quarantine: Annotated[Path, typer.Option("--quarantine", help="Removed ratings.")],
     report: Annotated[Path | None, typer.Option("--report", help="JSON report.")] = None,
-    threshold: Annotated[float, typer.Option(help="Flag users scoring at least this.")] = 0.5,
-    max_removed_share: Annotated[float, typer.Option(
-        help="Fail if more than this share of users would be removed.")] = 0.05,
-    seed: SeedOpt = 0,
+    threshold: Annotated[float | None, typer.Option(
+        help="Flag users scoring at least this (default: filter.threshold).")] = None,
+    max_removed_share: Annotated[float | None, typer.Option(
+        help="Fail if more than this share of users would be removed "
+             "(default: filter.max_removed_share).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: filter.seed).")] = None,
+    params: Annotated[Path, typer.Option(help="Parameter file (filter: section).")] = Path(
+        "params.yaml"),
+    profile: Annotated[str | None, typer.Option(
+        "--profile", help="A profile of the parameter file's profiles: section.")] = None,
 ) -> None:
     """Move flagged users' ratings to a quarantine table; the input file is not touched."""
     from recsys.data.interactions import read_ratings
+    from recsys.data.tables import write_table_file
+    from recsys.params import load
     from recsys.shilling.filter import ImplausibleFilterError, filter_ratings
 
+    with user_errors():  # the whole file, strictly, before any work
+        settings = load(params, profile).filter
+    threshold = settings.threshold if threshold is None else threshold
+    max_removed_share = (settings.max_removed_share if max_removed_share is None
+                         else max_removed_share)
+    seed = settings.seed if seed is None else seed
     outputs = {"--out": out, "--quarantine": quarantine}
     if report is not None:
         outputs["--report"] = report
@@ -139,14 +144,15 @@ def filter_cmd(
         with working(f"screening {frame['user_id'].nunique():,} users"):
             try:
                 result = filter_ratings(frame, threshold=threshold,
-                                        max_removed_share=max_removed_share, seed=seed)
+                                        max_removed_share=max_removed_share, seed=seed,
+                                        detector=settings.detector)
             except ImplausibleFilterError as exc:
                 if report is not None:
                     report.parent.mkdir(parents=True, exist_ok=True)
                     report.write_text(json.dumps({**exc.report, "failed": str(exc)}, indent=2))
                 fail(str(exc))
-    _write_table(result.kept, out)
-    _write_table(result.quarantined, quarantine)
+    write_table_file(result.kept, out)
+    write_table_file(result.quarantined, quarantine)
     if report is not None:
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(json.dumps(result.report, indent=2))

@@ -36,14 +36,16 @@ def validate_cmd(
     ] = False,
     params: Annotated[Path, typer.Option(help="Parameter file (validate: section).")] = Path(
         "params.yaml"),
+    profile: Annotated[str | None, typer.Option(
+        "--profile", help="A profile of the parameter file's profiles: section.")] = None,
 ) -> None:
     """Validate tables against the dataset's expectation suites; non-zero exit on failure."""
     from recsys.data.registry import UnknownDatasetError
-    from recsys.validation.suites import ValidateConfig
+    from recsys.params import load
     from recsys.validation.suites import write_suites as write_suite_files
 
-    with user_errors(UnknownDatasetError):
-        config = ValidateConfig.from_params(params)
+    with user_errors():  # the whole file, strictly, before any work
+        config = load(params, profile).validate_
     if write_suites:
         with working("generating expectation suites"):
             written = write_suite_files(suites_dir, config)

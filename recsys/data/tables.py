@@ -63,3 +63,14 @@ def read_table_file(path: str | Path, what: str = "file") -> pd.DataFrame:
         raise UnreadableTableError(f"{path}: not UTF-8 text, so not a CSV {what} ({exc})") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise UnreadableTableError(f"{path}: not a readable CSV {what} ({exc})") from None
+
+
+def write_table_file(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write ``frame`` as Parquet (a ``.parquet``/``.pq`` path) or CSV, creating the folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() in PARQUET_SUFFIXES:
+        frame.to_parquet(path, index=False)
+    else:
+        frame.to_csv(path, index=False)
+    return path

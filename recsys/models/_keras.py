@@ -22,6 +22,12 @@ from recsys.sampling import as_rng
 
 #: File name of the native Keras model inside a saved model folder.
 KERAS_FILE = "network.keras"
+#: What ``import_keras`` sets unless the user chose values. oneDNN kernels make float results
+#: vary with thread scheduling (TensorFlow says so in a log line that ignores the log
+#: level); the models here are too small to gain from them, and reproducible scores matter
+#: more.
+TENSORFLOW_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0",
+                  "KERAS_BACKEND": "tensorflow"}
 
 
 def import_keras() -> ModuleType:
@@ -30,12 +36,8 @@ def import_keras() -> ModuleType:
     The environment variables only take effect before TensorFlow's first import, so they
     are set here (unless the user chose values) rather than at module import.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    # oneDNN kernels make float results vary with thread scheduling (TensorFlow says so in
-    # a log line that ignores the level above); the models here are too small to gain
-    # from them, and reproducible scores matter more.
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    for name, value in TENSORFLOW_ENV.items():
+        os.environ.setdefault(name, value)
     import keras
     import tensorflow as tf
 

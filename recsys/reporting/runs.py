@@ -46,13 +46,14 @@ class RunRecord:
     path: Path
 
 
-def record_run(summary: Mapping[str, Any], *, shilling: Mapping[str, Any] | None,
+def record_run(summary: Mapping[str, Any], *, shilling_report: str | Path | None,
                folder: Path = RUNS_DIR) -> Path:
-    """Write the run's record (the pipeline's summary plus the filter's report)."""
+    """Write the run's record (the pipeline's summary plus the filter's JSON report;
+    ``shilling_report`` is ``None`` when the filter was off)."""
     now = datetime.now(UTC)
     report: dict[str, Any] | None = None
-    if shilling and not shilling.get("skipped") and str(shilling.get("report", "")).endswith(".json"):
-        report = json.loads(Path(str(shilling["report"])).read_text())
+    if shilling_report is not None and str(shilling_report).endswith(".json"):
+        report = json.loads(Path(shilling_report).read_text())
     decision = summary.get("decision") or {}
     payload = {
         "finished_at": now.isoformat(timespec="seconds"),
@@ -61,7 +62,7 @@ def record_run(summary: Mapping[str, Any], *, shilling: Mapping[str, Any] | None
         "best": summary.get("best"),
         "decision": decision.get("summary") if isinstance(decision, Mapping) else str(decision),
         "validation": summary.get("validation"),
-        "shilling_skipped": bool(not shilling or shilling.get("skipped")),
+        "shilling_skipped": shilling_report is None,
         "shilling": report,
     }
     folder.mkdir(parents=True, exist_ok=True)

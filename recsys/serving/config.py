@@ -9,8 +9,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from recsys.availability.provider import DEFAULT_REGION
+from recsys.tracking.registry import MODEL_NAME
 
-MODEL_NAME = "movie-recommender"
 MODEL_ALIAS = "champion"
 
 
@@ -18,7 +18,8 @@ class ServeConfig(BaseModel):
     """The ``serve:`` section of ``params.yaml`` (environment variables override it).
 
     Attributes:
-        model_name: registered MLflow model to serve.
+        model_name: registered MLflow model to serve (in ``params.yaml``: the registered
+            model of the ``register:`` section unless set here).
         alias: registry alias to serve.
         items: items table (title/year); default ``<processed_dir>/<dataset>/items.parquet``.
         availability: catalogue CSV/folder, ``tmdb``, or ``None`` for no availability data.
@@ -40,7 +41,7 @@ class ServeConfig(BaseModel):
         port: default port of ``movierec serve``.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     model_name: str = MODEL_NAME
     alias: str = MODEL_ALIAS
@@ -63,9 +64,11 @@ class ServeConfig(BaseModel):
 
 
 def load_serve_config(params_path: str | Path | None = None) -> tuple[ServeConfig, dict[str, Any]]:
-    """``(serve config, data section)`` from ``params.yaml`` (``$MOVIEREC_PARAMS`` overrides)."""
-    from recsys.params import load_params
+    """``(serve config, data section)`` of the validated ``params.yaml``
+    (``$MOVIEREC_PARAMS`` overrides the path)."""
+    # recsys.params composes ServeConfig into its tree, so it is imported here, not on top
+    from recsys.params import load
 
     path = params_path or os.environ.get("MOVIEREC_PARAMS", "params.yaml")
-    params = load_params(path)
-    return ServeConfig(**(params.get("serve") or {})), dict(params.get("data") or {})
+    params = load(path)
+    return params.serve, params.data.model_dump()

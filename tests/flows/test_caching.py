@@ -65,20 +65,22 @@ def test_cached_training_result_matches_the_model_on_disk(
 ) -> None:
     """Parameters A, then B, then A: the third run must not return A's cached result while
     the variant's folder holds B's model."""
-    from flows.steps import train
+    from flows.stages.train import SplitPaths, TrainedVariant, train
     from recsys.models import load_model
-    from recsys.tracking.mlflow_runs import digest_of
+    from recsys.params import parse
 
-    def run(regularization: float) -> dict[str, Any]:
+    split = SplitPaths(**small_tables["a"])
+
+    def run(regularization: float) -> TrainedVariant:
+        config = parse({"train": {"models": ["ease"], "ease": {"regularization": regularization}}})
         with helpers.InFolder(tmp_path):
-            out = train(["ease"], {"ease": {"regularization": regularization}}, small_tables["a"],
-                        small_tables["items"], str(tmp_path / "models"), 10, 5)
-        assert out["failed"] == {}
-        [result] = out["results"]
+            out = train(config.train, split, small_tables["items"], str(tmp_path / "models"), 10, 5)
+        assert out.failed == {}
+        [result] = out.results
         return result
 
     first, _, again = run(123.0), run(456.0), run(123.0)
-    assert again["params"] == {"regularization": 123.0}
-    assert load_model(again["model_dir"]).config.regularization == 123.0
-    assert again["metrics"]["ndcg_at_10"] == pytest.approx(first["metrics"]["ndcg_at_10"])
-    assert again["model_digest"] == digest_of(again["model_dir"])
+    assert again.params == {"regularization": 123.0}
+    assert load_model(again.model_dir).config.regularization == 123.0
+    assert again.metrics["ndcg_at_10"] == pytest.approx(first.metrics["ndcg_at_10"])
+    assert again.outputs.changed() == []

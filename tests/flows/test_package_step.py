@@ -18,7 +18,7 @@ def test_package_captures_the_given_version_and_leaves_the_environment(
 ) -> None:
     import bentoml
 
-    from flows.steps import package
+    from flows.stages.package import package
 
     uri, name = helpers.store_uri(mlflow_store), "package-step-version"
     items = small_tables["items"]
@@ -35,9 +35,9 @@ def test_package_captures_the_given_version_and_leaves_the_environment(
     monkeypatch.setenv("MLFLOW_TRACKING_URI", elsewhere)
     monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
     with helpers.InFolder(tmp_path):
-        out = package("1", uri, str(params))
-    assert out["skipped"] is False
-    [model] = bentoml.get(out["bento"]).info.models
+        out = package("1", uri, str(params), items)
+    assert out.bento is not None
+    [model] = bentoml.get(out.bento).info.models
     stored = bentoml.models.get(model.tag)
     assert str(model.tag).split(":")[0] == name
     assert stored.info.metadata["version"] == "1"
@@ -48,8 +48,9 @@ def test_package_captures_the_given_version_and_leaves_the_environment(
 
     # the same inputs reuse the cached build; once that Bento is deleted, it is rebuilt
     with helpers.InFolder(tmp_path):
-        assert package("1", uri, str(params))["bento"] == out["bento"]
-        bentoml.delete(out["bento"])
-        again = package("1", uri, str(params))
-    [rebuilt] = bentoml.get(again["bento"]).info.models
+        assert package("1", uri, str(params), items).bento == out.bento
+        bentoml.delete(out.bento)
+        again = package("1", uri, str(params), items)
+    assert again.bento is not None
+    [rebuilt] = bentoml.get(again.bento).info.models
     assert bentoml.models.get(rebuilt.tag).info.metadata["version"] == "1"

@@ -49,8 +49,9 @@ def test_a_run_of_some_variants_leaves_the_tracked_metrics_alone(
 
 def test_metrics_path_is_the_tracked_file_only_for_the_described_run() -> None:
     from flows.pipeline import metrics_path
+    from recsys.params import parse
 
-    params = {"data": {"dataset": "ml-100k"}, "train": {"models": ["ease", "popularity"]}}
+    params = parse({"data": {"dataset": "ml-100k"}, "train": {"models": ["ease", "popularity"]}})
     here = "reports/evaluation/ml-100k"
     assert metrics_path(params, "ml-100k", ["popularity", "ease"], here, None) == "metrics.json"
     assert metrics_path(params, "ml-100k", ["ease"], here, None) == f"{here}/metrics.json"
@@ -120,8 +121,9 @@ def test_dask_runner_trains_variants_in_parallel(
     helpers: Any,
 ) -> None:
     from flows.runtime import task_runner
-    from flows.steps import train
+    from flows.stages.train import SplitPaths, train
     from recsys.evaluation.splits import split_ratings
+    from recsys.params import parse
 
     ratings, items, _ = ml100k
     split = split_ratings(ratings[ratings["user_id"] <= 200], seed=3)
@@ -131,10 +133,11 @@ def test_dask_runner_trains_variants_in_parallel(
     items.to_parquet(tmp_path / "items.parquet", index=False)
     with helpers.InFolder(tmp_path):
         out = train.with_options(task_runner=task_runner("dask", workers=2))(
-            helpers.MODELS, {}, paths, str(tmp_path / "items.parquet"), str(tmp_path / "models"), 10, 3,
+            parse({"train": {"models": helpers.MODELS}}).train, SplitPaths(**paths),
+            str(tmp_path / "items.parquet"), str(tmp_path / "models"), 10, 3,
         )
-    assert out["failed"] == {}
-    assert sorted(r["variant"] for r in out["results"]) == sorted(helpers.MODELS)
-    for result in out["results"]:
-        assert (Path(result["model_dir"]) / "model.json").is_file()
-        assert 0.0 < result["metrics"]["ndcg_at_10"] <= 1.0
+    assert out.failed == {}
+    assert sorted(r.variant for r in out.results) == sorted(helpers.MODELS)
+    for result in out.results:
+        assert (Path(result.model_dir) / "model.json").is_file()
+        assert 0.0 < result.metrics["ndcg_at_10"] <= 1.0

@@ -16,7 +16,7 @@ def test_champion_from_other_data_is_refitted_not_scored_as_fitted(
     """Grown data, a new split: the same EASE configuration must score the same for the
     champion as for the challenger. The champion as fitted on split ``a`` has most of split
     ``b``'s test ratings in its training data and would score a fraction of it."""
-    from flows.steps import register_task
+    from flows.stages.register import register_task
 
     uri, name = helpers.store_uri(mlflow_store), "register-step-refit"
     items = small_tables["items"]

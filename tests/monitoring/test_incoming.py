@@ -61,14 +61,16 @@ def test_completed_block_promotes_the_merge_keeping_the_newest_rating(tmp_path: 
 
 @pytest.mark.integration
 def test_monitor_keeps_the_batch_out_of_incoming_when_the_retrain_fails(tmp_path: Path) -> None:
-    """`movierec monitor` with a real pipeline that fails at once (an invalid parameter)."""
+    """`movierec monitor` with a real pipeline that fails at once (no raw data folder)."""
     ratings = _ratings(range(1, 41))
     ratings.to_csv(tmp_path / "reference.csv", index=False)
     batch = _ratings(range(5000, 5040), seed=3, start=890_000_000)  # only new users: drift
     batch.to_csv(tmp_path / "batch.csv", index=False)
     params = yaml.safe_load((Path(__file__).parents[2] / "params.yaml").read_text())
     params["monitor"] = {**params.get("monitor", {}), "min_batch_rows": 10, "cooldown_hours": 0}
-    params["evaluate"] = {**params.get("evaluate", {}), "k": "ten"}  # the pipeline fails on it
+    # valid parameters (a bad one now stops `monitor` before any work), but the raw data
+    # folder is a file: the pipeline fails at its first step
+    params["data"] = {**params.get("data", {}), "raw_dir": "reference.csv"}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     incoming = tmp_path / "data" / "incoming" / "ml-100k" / "ratings.parquet"
     incoming.parent.mkdir(parents=True)
@@ -96,7 +98,7 @@ def test_monitor_reports_a_retrain_that_cannot_start_in_one_line(
     line, not a traceback, and the batch stays out of the incoming data."""
     from typer.testing import CliRunner
 
-    import flows.runtime
+    import flows.launch
     from movierec.cli import app
 
     _ratings(range(1, 41)).to_csv(tmp_path / "reference.csv", index=False)
@@ -108,7 +110,7 @@ def test_monitor_reports_a_retrain_that_cannot_start_in_one_line(
     def unreachable(**_: object) -> None:
         raise RuntimeError("Timed out while attempting to connect to ephemeral Prefect API server.")
 
-    monkeypatch.setattr(flows.runtime, "configured_pipeline", lambda: unreachable)
+    monkeypatch.setattr(flows.launch, "configured_pipeline", lambda: unreachable)
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["monitor", "--current", "batch.csv", "--reference",
                                       "reference.csv", "--skip-validation"])

@@ -68,7 +68,7 @@ def test_retraining_loads_prefect_with_the_projects_settings(tmp_path: Path) -> 
     import sys
 
     code = (
-        "from flows.runtime import configured_pipeline\n"
+        "from flows.launch import configured_pipeline\n"
         "configured_pipeline()\n"
         "from prefect.settings import get_current_settings\n"
         "s = get_current_settings()\n"

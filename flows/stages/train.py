@@ -1,0 +1,111 @@
+"""Train: split the ratings, then fit and evaluate every variant in parallel."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from prefect import flow, get_run_logger, task
+
+from flows.caching import Outputs, content_key
+from recsys.data.tables import write_table_file
+from recsys.evaluation.evaluate import fit_and_evaluate
+from recsys.evaluation.splits import split_ratings
+from recsys.params import TrainConfig
+from recsys.tracking.mlflow_runs import precision_recall_curve
+
+
+@dataclass(frozen=True)
+class SplitPaths:
+    """The training and test ratings (Parquet paths)."""
+
+    train: str
+    test: str
+    outputs: Outputs = Outputs()
+
+
+@dataclass(frozen=True)
+class TrainedVariant:
+    """One fitted variant: its parameters, metrics, saved folder and precision/recall curve.
+
+    ``outputs`` holds the saved folder's digest: ``model_dir`` is one folder per variant
+    whatever the parameters or data, so a cached result only describes the folder while the
+    digests agree (training A, then B, then A again finds A's cached result over B's model).
+    """
+
+    variant: str
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    model_dir: str
+    curve: list[dict[str, Any]]
+    outputs: Outputs = Outputs()
+
+
+@dataclass(frozen=True)
+class Training:
+    """What the train stage produced: the fitted variants and why others failed."""
+
+    results: list[TrainedVariant]
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+@task(cache_key_fn=content_key, persist_result=True)
+def split_task(ratings_path: str, out_dir: str, protocol: str, seed: int,
+               test_size: float) -> SplitPaths:
+    """Split the ratings into training and test tables (``recsys.evaluation.splits``)."""
+    split = split_ratings(pd.read_parquet(ratings_path), protocol, seed=seed, test_size=test_size)
+    train = write_table_file(split.train, Path(out_dir) / "train.parquet")
+    test = write_table_file(split.test, Path(out_dir) / "test.parquet")
+    return SplitPaths(str(train), str(test), Outputs.of([train, test]))
+
+
+@task(cache_key_fn=content_key, persist_result=True)
+def train_variant(variant: str, params: dict[str, Any], train_path: str, test_path: str,
+                  items_path: str, model_dir: str, k: int, seed: int) -> TrainedVariant:
+    """Fit and evaluate one variant (``recsys.evaluation.evaluate.fit_and_evaluate``), save it."""
+    test = pd.read_parquet(test_path)
+    model, metrics = fit_and_evaluate(variant, params, pd.read_parquet(train_path), test,
+                                      pd.read_parquet(items_path), k=k, seed=seed)
+    model.save(model_dir)
+    curve = precision_recall_curve(model, test)
+    (Path(model_dir) / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return TrainedVariant(variant=variant, params=params, metrics=metrics, model_dir=model_dir,
+                          curve=[{str(key): value for key, value in point.items()}
+                                 for point in curve.to_dict("records")],
+                          outputs=Outputs.of([model_dir]))
+
+
+@flow(name="train")
+def train(config: TrainConfig, split: SplitPaths, items_path: str, models_dir: str,
+          k: int = 10, seed: int = 42, variants: Sequence[str] | None = None) -> Training:
+    """Train ``variants`` (default ``config.models``), each with its config from the
+    ``train:`` section ``config``, in parallel on the flow's task runner."""
+    logger = get_run_logger()
+    futures = {}
+    for variant in variants or config.models:
+        kwargs: dict[str, Any] = dict(
+            variant=variant, params=config.model_settings(variant), train_path=split.train,
+            test_path=split.test, items_path=items_path, model_dir=f"{models_dir}/{variant}",
+            k=k, seed=seed)
+        futures[variant] = (train_variant.submit(**kwargs), kwargs)
+    results: list[TrainedVariant] = []
+    failed: dict[str, str] = {}
+    for variant, (future, kwargs) in futures.items():
+        future.wait()
+        state = future.state
+        if not state.is_completed():
+            failed[variant] = str(state.message or state.name)
+            logger.error("training %s failed: %s", variant, failed[variant])
+            continue
+        result: TrainedVariant = future.result()
+        stale = result.outputs.changed()
+        if stale:
+            logger.warning("cached %s result does not match its model (%s): retraining",
+                           variant, "; ".join(stale))
+            result = train_variant.with_options(refresh_cache=True)(**kwargs)
+        results.append(result)
+    return Training(results, failed)
