@@ -335,34 +335,63 @@ def track_task(results: list[dict[str, Any]], dataset: str, data_digest: str, co
 @task(cache_policy=NO_CACHE, retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY)
 def register_task(best: dict[str, Any], tracked: dict[str, Any], evaluation_key: str,
                   data_digest: str, settings: dict[str, Any], split: dict[str, str],
-                  items_path: str, k: int, tracking_uri: str) -> dict[str, Any]:
-    """Register the best variant as ``challenger``; promote it to ``champion`` if it wins."""
+                  items_path: str, k: int, tracking_uri: str,
+                  dataset: str) -> dict[str, Any]:
+    """Register the best variant as ``challenger`` of the dataset's registered model;
+    promote it to ``champion`` if it wins (``recsys.tracking.registry.register_best``).
+
+    The comparison re-fits the champion's configuration on this run's training split and
+    bootstraps the per-user difference over its test users (``recsys.evaluation.paired``).
+    """
     from dataclasses import asdict
 
     import pandas as pd
 
     from recsys.evaluation.evaluate import refit_and_evaluate
+    from recsys.evaluation.paired import compare_models, per_user_metric
+    from recsys.models import load_model
     from recsys.tracking.mlflow_runs import digest_of
-    from recsys.tracking.registry import MODEL_NAME, register_best
+    from recsys.tracking.registry import MODEL_NAME, Comparison, register_best, registered_name
 
     metric = str(settings.get("metric", "ndcg_at_10"))
+    direction = str(settings.get("direction", "maximize"))
+    if best.get("model_digest") and digest_of(best["model_dir"]) != best["model_digest"]:
+        # another run rewrote the folder since this run trained and evaluated it
+        raise RuntimeError(f"{best['model_dir']} no longer holds the {best['variant']} model "
+                           "this run evaluated: not registering it")
 
-    def rescore(champion: Any) -> float:
+    def refit(champion: Any) -> tuple[Any, dict[str, float]]:
         # the champion's configuration fitted on this run's training split, not the champion
         # as fitted: its training data may hold most of this split's test ratings
-        _, metrics = refit_and_evaluate(champion, pd.read_parquet(split["train"]),
-                                        pd.read_parquet(split["test"]),
-                                        pd.read_parquet(items_path), k=k)
-        return float(metrics[metric])
+        return refit_and_evaluate(champion, pd.read_parquet(split["train"]),
+                                  pd.read_parquet(split["test"]), pd.read_parquet(items_path), k=k)
 
+    def rescore(champion: Any) -> float:
+        return float(refit(champion)[1][metric])
+
+    def compare(champion: Any) -> Comparison:
+        refitted, _ = refit(champion)
+        interval = compare_models(load_model(best["model_dir"]), refitted,
+                                  pd.read_parquet(split["test"]), metric, k=k)
+        sign = 1.0 if direction == "maximize" else -1.0
+        low, high = sorted((sign * interval.low, sign * interval.high))
+        return Comparison(interval.mean_a, interval.mean_b, low, high, interval.n_users,
+                          interval.confidence)
+
+    try:
+        per_user_metric(metric)
+        paired = True
+    except ValueError:  # not a mean over users (e.g. coverage): plain re-scored comparison
+        paired = False
     variant = best["variant"]
     decision = register_best(
         tracked["variants"][variant]["model_uri"], run_id=tracked["variants"][variant]["run_id"],
         variant=variant, metrics=best["metrics"], evaluation_key=evaluation_key,
-        data_hash=data_digest, model_hash=digest_of(best["model_dir"]), metric=metric,
-        direction=str(settings.get("direction", "maximize")),
-        min_improvement=float(settings.get("min_improvement", 0.0)), rescore=rescore,
-        model_name=str(settings.get("model_name", MODEL_NAME)), tracking_uri=tracking_uri,
+        data_hash=data_digest, model_dir=best["model_dir"], dataset=dataset, metric=metric,
+        direction=direction, min_improvement=float(settings.get("min_improvement", 0.0)),
+        rescore=rescore, compare=compare if paired else None,
+        model_name=registered_name(str(settings.get("model_name", MODEL_NAME)), dataset),
+        tracking_uri=tracking_uri,
     )
     get_run_logger().info(decision.summary())
     return {**asdict(decision), "summary": decision.summary()}
@@ -391,7 +420,7 @@ def register(results: list[dict[str, Any]], board: dict[str, Any], *, dataset: s
         tracked = track_task.with_options(refresh_cache=True)(**kwargs)
     best = next(r for r in results if r["variant"] == board["best"])
     decision = register_task(best, tracked, evaluation_key, data_digest, settings, dict(split),
-                             items_path, k, tracking_uri)
+                             items_path, k, tracking_uri, dataset)
     return {"tracked": tracked, "decision": decision}
 
 

@@ -18,7 +18,7 @@ def test_champion_from_other_data_is_refitted_not_scored_as_fitted(
     ``b``'s test ratings in its training data and would score a fraction of it."""
     from flows.steps import register_task
 
-    uri, name = helpers.store_uri(mlflow_store), "register-step-refit"
+    uri, name = helpers.store_uri(mlflow_store), "register-step-refit-ml-100k"
     items = small_tables["items"]
     with helpers.InFolder(mlflow_store):
         old = helpers.fit_and_log("ease", {}, small_tables["a"], items, mlflow_store, uri)
@@ -27,8 +27,8 @@ def test_champion_from_other_data_is_refitted_not_scored_as_fitted(
         new = helpers.fit_and_log("ease", {}, small_tables["b"], items, mlflow_store, uri)
         decision = register_task(
             new["best"], new["tracked"], "split-b", "d",
-            {"metric": "ndcg_at_10", "min_improvement": 0.01, "model_name": name},
-            small_tables["b"], items, 10, uri,
+            {"metric": "ndcg_at_10", "min_improvement": 0.01, "model_name": "register-step-refit"},
+            small_tables["b"], items, 10, uri, "ml-100k",
         )
     challenger = new["best"]["metrics"]["ndcg_at_10"]
     assert decision["champion_version"] == "1" and decision["version"] == "2"

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.integration
 
 def _log_and_register(name: str, fitted: dict[str, dict], uri: str, model_name: str, *, evaluation_key: str = "eval-1",
                       min_improvement: float = 0.0, rescore: Any = None) -> Any:
-    from recsys.tracking.mlflow_runs import VariantResult, digest_of, log_pipeline
+    from recsys.tracking.mlflow_runs import VariantResult, log_pipeline
     from recsys.tracking.registry import register_best
 
     entry = fitted[name]
@@ -26,7 +26,7 @@ def _log_and_register(name: str, fitted: dict[str, dict], uri: str, model_name: 
     variant = tracked.variants[name]
     return register_best(
         variant.model_uri, run_id=variant.run_id, variant=name, metrics=entry["metrics"],
-        evaluation_key=evaluation_key, data_hash="d1", model_hash=digest_of(entry["dir"]),
+        evaluation_key=evaluation_key, data_hash="d1", model_dir=entry["dir"], dataset="ml-100k",
         min_improvement=min_improvement, rescore=rescore, tracking_uri=uri, model_name=model_name,
     )
 
