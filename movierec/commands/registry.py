@@ -1,7 +1,13 @@
-"""``movierec registry list | promote VERSION | rollback``: the registered model, for people."""
+"""``movierec registry list | promote VERSION | rollback``: the registered model, for people.
+
+Every command acts on one dataset's registered model, ``<model name>-<dataset>``
+(``recsys.tracking.registry.registered_name``): ``--dataset`` and ``--model-name`` default
+to ``data.dataset`` and ``register.model_name`` of ``params.yaml``.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -12,21 +18,39 @@ registry_app = typer.Typer(help="List, promote and roll back registered model ve
                            no_args_is_help=True)
 
 UriOpt = Annotated[str | None, typer.Option("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db).")]
-NameOpt = Annotated[str, typer.Option("--model-name", help="Registered model.")]
+NameOpt = Annotated[str | None, typer.Option("--model-name", help="Registered model's base name (default: params.yaml register.model_name); the dataset is appended.")]
+DatasetOpt = Annotated[str | None, typer.Option("--dataset", "-d", help="Dataset whose registered model to use (default: params.yaml data.dataset).")]
+ParamsOpt = Annotated[Path, typer.Option("--params", help="Parameter file for the defaults.")]
+
+
+def _name(model_name: str | None, dataset: str | None, params: Path) -> str:
+    """``<base>-<dataset>`` from the options, else from ``params``."""
+    from recsys.tracking.registry import MODEL_NAME, registered_name
+
+    settings: dict = {}
+    if (model_name is None or dataset is None) and params.is_file():
+        from recsys.params import load_params
+
+        settings = load_params(params)
+    base = model_name or str((settings.get("register") or {}).get("model_name") or MODEL_NAME)
+    chosen = dataset or str((settings.get("data") or {}).get("dataset") or "ml-100k")
+    return registered_name(base, chosen)
 
 
 @registry_app.command("list")
-def list_cmd(tracking_uri: UriOpt = None, model_name: NameOpt = "movie-recommender") -> None:
+def list_cmd(tracking_uri: UriOpt = None, model_name: NameOpt = None, dataset: DatasetOpt = None,
+             params: ParamsOpt = Path("params.yaml")) -> None:
     """Every version, newest first, with aliases, score and promotion decision (on stdout)."""
     from rich.console import Console
     from rich.table import Table
 
     from recsys.tracking.registry import list_versions
 
-    rows = list_versions(model_name, tracking_uri)
+    name = _name(model_name, dataset, params)
+    rows = list_versions(name, tracking_uri)
     if not rows:
-        fail(f"no versions of {model_name!r} yet: run `movierec run` first")
-    table = Table(title=model_name)
+        fail(f"no versions of {name!r} yet: run `movierec run` first")
+    table = Table(title=name)
     for column in ("version", "aliases", "variant", "metric", "score", "decision", "reason"):
         table.add_column(column)
     for row in rows:
@@ -42,28 +66,37 @@ def list_cmd(tracking_uri: UriOpt = None, model_name: NameOpt = "movie-recommend
 
 @registry_app.command("promote")
 def promote_cmd(version: Annotated[str, typer.Argument(help="Version to make champion.")],
-                tracking_uri: UriOpt = None, model_name: NameOpt = "movie-recommender") -> None:
-    """Give the ``champion`` alias to VERSION."""
-    from recsys.tracking.registry import RegistryError, promote
+                tracking_uri: UriOpt = None, model_name: NameOpt = None,
+                dataset: DatasetOpt = None, params: ParamsOpt = Path("params.yaml"),
+                force: Annotated[bool, typer.Option("--force", help="Promote a version that was never decided, lost its comparison or scores worse than the champion.")] = False,
+                reason: Annotated[str | None, typer.Option("--reason", help="Why (required with --force; recorded on the version with the user).")] = None) -> None:
+    """Give the ``champion`` alias to VERSION (recording who and why)."""
+    from recsys.tracking.registry import RegistryError, current_user, promote
 
+    name = _name(model_name, dataset, params)
     try:
-        previous = promote(version, model_name, tracking_uri)
+        previous = promote(version, name, tracking_uri, force=force, reason=reason)
     except RegistryError as exc:
         fail(str(exc))
-    console.print(f"[green]champion[/] {model_name} v{version}"
-                  + (f" (was v{previous})" if previous else ""), highlight=False)
+    console.print(f"[green]champion[/] {name} v{version}"
+                  + (f" (was v{previous})" if previous else "")
+                  + f", promoted by {current_user()}" + (f": {reason}" if reason else ""),
+                  highlight=False)
 
 
 @registry_app.command("rollback")
-def rollback_cmd(tracking_uri: UriOpt = None, model_name: NameOpt = "movie-recommender") -> None:
+def rollback_cmd(tracking_uri: UriOpt = None, model_name: NameOpt = None,
+                 dataset: DatasetOpt = None, params: ParamsOpt = Path("params.yaml"),
+                 reason: Annotated[str | None, typer.Option("--reason", help="Why (recorded on the version rolled back from).")] = None) -> None:
     """Move ``champion`` back to the previous champion."""
     from recsys.tracking.registry import RegistryError, rollback
 
+    name = _name(model_name, dataset, params)
     try:
-        before, after = rollback(model_name, tracking_uri)
+        before, after = rollback(name, tracking_uri, reason=reason)
     except RegistryError as exc:
         fail(str(exc))
-    console.print(f"[green]rolled back[/] {model_name} champion v{before} -> v{after}",
+    console.print(f"[green]rolled back[/] {name} champion v{before} -> v{after}",
                   highlight=False)
 
 
