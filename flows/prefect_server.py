@@ -172,14 +172,7 @@ def ephemeral_server(home: Path, notify: Callable[[str], None] | None = None) ->
         yield None
         return
     server = _own_session_server()
-    server.start()
     record = home / RECORD_FILE
-    record.write_text(json.dumps({"server_pid": server.server_process.pid, "port": server.port,
-                                  "owner_pid": os.getpid(),
-                                  "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}))
-    stale = mark_stale_runs_crashed()
-    if stale:
-        say(f"marked {stale} flow run(s) left running by a killed run as crashed")
 
     def stop() -> None:
         process = server.server_process
@@ -201,8 +194,16 @@ def ephemeral_server(home: Path, notify: Callable[[str], None] | None = None) ->
             raise SystemExit(128 + signum)
         raise KeyboardInterrupt
 
+    # handlers first: a signal while the server starts must still stop it
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
+        server.start()
+        record.write_text(json.dumps({
+            "server_pid": server.server_process.pid, "port": server.port,
+            "owner_pid": os.getpid(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}))
+        stale = mark_stale_runs_crashed()
+        if stale:
+            say(f"marked {stale} flow run(s) left running by a killed run as crashed")
         yield server
     finally:
         for sig, handler in previous.items():

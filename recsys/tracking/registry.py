@@ -1,19 +1,37 @@
-"""The registered model ``movie-recommender``: challenger, champion, promotion and rollback.
+"""The registered models ``movie-recommender-<dataset>``: challenger, champion, promotion and rollback.
 
-After each pipeline run the best variant becomes a new version with alias ``challenger``.
-It takes ``champion`` only if it beats the current champion on the same evaluation data by
-``min_improvement`` (metric and direction from ``params.yaml``'s ``register`` section). The
-decision and both scores are written on the version as tags (``promotion.*``).
+One registered model per dataset (``registered_name(base, dataset)``): a model is tied to the
+dataset it was trained on by its name, so each dataset has its own versions, history and
+``champion``, and a run on one dataset never compares with, replaces or serves another's
+champion. Each version also records its ``dataset`` tag, which the loader checks.
+
+After each pipeline run the best variant becomes a new version with alias ``challenger``,
+registered from the run's own model folder: the logged files must equal that folder's by
+sha256, and the version records their manifest (``recsys.tracking.artifacts``). It takes
+``champion`` only if it beats the current champion (metric and direction from
+``params.yaml``'s ``register`` section). With ``compare`` (what the pipeline passes) both
+models are scored per test user on this run's split and a paired bootstrap over users gives
+an interval of the difference; promotion needs its lower bound above ``min_improvement``,
+so noise (0.48182 against 0.48175) is not an improvement. Without it the recorded or
+re-scored means are compared with ``min_improvement`` as the margin. The decision and both
+scores are written on the version as tags (``promotion.*``).
 
 "Same evaluation data": every version carries an ``evaluation_key`` (the data hash plus the
-split protocol, seed, test size and k). When the champion was evaluated under another key,
-its score is recomputed through a caller-supplied ``rescore`` function before comparing:
-the champion's configuration re-fitted on this run's training data and evaluated on its
-test data (``recsys.evaluation.evaluate.refit_and_evaluate``). Evaluating the champion as
-fitted would be unfair: its old training data holds most of a new split's test ratings.
+split protocol, seed, test size and k). The champion's score on this run's data comes from
+its configuration re-fitted on this run's training data and evaluated on its test data
+(``recsys.evaluation.evaluate.refit_and_evaluate``). Evaluating the champion as fitted
+would be unfair: its old training data holds most of a new split's test ratings.
+
+Registration is idempotent and crash-safe: a model already registered under the same
+identity (``model_identity``: its files without timings) and evaluation key is not
+registered again, and a version whose registration was interrupted (``registration.state``
+still ``pending``) is decided by the next run against the champion it was registered
+against (``registration.champion_before``).
 
 The registered model's tag ``champion_history`` lists the versions that held ``champion``,
-oldest first; ``rollback`` moves the alias back to the previous one.
+oldest first; ``rollback`` moves the alias back to the previous one. ``promote`` asks for
+``force`` and a reason for a version that was never decided, lost, or scores worse, and
+records who promoted it and why.
 """
 
 from __future__ import annotations
@@ -368,11 +386,19 @@ def _float(value: str | None) -> float | None:
         return None
 
 
-def list_versions(model_name: str = MODEL_NAME, tracking_uri: str | None = None) -> list[dict[str, Any]]:
-    """Every version, newest first: version, aliases, variant, scores and decision."""
+def list_versions(model_name: str = MODEL_NAME, tracking_uri: str | None = None, *,
+                  dataset: str | None = None) -> list[dict[str, Any]]:
+    """Every version, newest first: version, aliases, variant, scores and decision (of
+    ``registered_name(model_name, dataset)``, or see ``_resolve_name`` without a dataset)."""
     client = _client(tracking_uri)
     from mlflow.exceptions import MlflowException
 
+    try:
+        model_name = _resolve_name(model_name, dataset, tracking_uri)
+    except RegistryError as exc:
+        if "several datasets" in str(exc):
+            raise
+        return []
     try:
         model = client.get_registered_model(model_name)
     except MlflowException:
@@ -522,7 +548,7 @@ def load_champion(
     """
     from recsys.tracking.artifacts import load_registered
 
-    name = registered_name(model_name, dataset) if dataset else model_name
+    name = _resolve_name(model_name, dataset, tracking_uri)
     return _info(load_registered(name, alias=alias, dataset=dataset, tracking_uri=tracking_uri))
 
 
@@ -539,8 +565,34 @@ def load_version(
     """
     from recsys.tracking.artifacts import load_registered
 
-    name = registered_name(model_name, dataset) if dataset else model_name
+    name = _resolve_name(model_name, dataset, tracking_uri)
     return _info(load_registered(name, version=version, dataset=dataset, tracking_uri=tracking_uri))
+
+
+def _resolve_name(model_name: str, dataset: str | None, tracking_uri: str | None) -> str:
+    """The registered model to load: ``registered_name(model_name, dataset)`` with a dataset;
+    without one, ``model_name`` itself when registered, else the one ``<model_name>-<dataset>``
+    registered (callers that do not name their dataset yet). Several datasets and no
+    ``dataset`` is an error rather than a guess."""
+    from mlflow.exceptions import MlflowException
+
+    if dataset:
+        return registered_name(model_name, dataset)
+    client = _client(tracking_uri)
+    try:
+        client.get_registered_model(model_name)
+        return model_name
+    except MlflowException:
+        pass
+    candidates = sorted(m.name for m in client.search_registered_models()
+                        if str(m.name).startswith(f"{model_name}-"))
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise RegistryError(f"no registered model {model_name!r} (nor {model_name}-<dataset>): "
+                            "run the pipeline first")
+    raise RegistryError(f"{model_name!r} is registered for several datasets "
+                        f"({', '.join(candidates)}): say which dataset")
 
 
 def _info(loaded: Any) -> ChampionInfo:

@@ -165,7 +165,7 @@ def test_signals_and_kill_leave_no_prefect_server(folder: Path, mirror: Path,
     run = _start_run(folder, mirror, runs)
     server = _server_record(folder, run)
     assert _alive(server["server_pid"]) and _listening(server["port"])
-    time.sleep(3)
+    _wait_running(server["port"])
     run.send_signal(signal.SIGTERM)
     run.wait(timeout=EXIT_TIMEOUT)
     assert run.returncode != 0
@@ -175,7 +175,7 @@ def test_signals_and_kill_leave_no_prefect_server(folder: Path, mirror: Path,
     # Ctrl-C in a terminal: SIGINT to the run's whole process group
     run = _start_run(folder, mirror, runs)
     server = _server_record(folder, run)
-    time.sleep(3)
+    _wait_running(server["port"])
     os.killpg(run.pid, signal.SIGINT)
     run.wait(timeout=EXIT_TIMEOUT)
     assert run.returncode == 130, run.stdout.read() if run.stdout else ""
@@ -184,7 +184,7 @@ def test_signals_and_kill_leave_no_prefect_server(folder: Path, mirror: Path,
     # kill -9: nothing runs in the killed process; the next start reaps what it left
     run = _start_run(folder, mirror, runs)
     orphan = _server_record(folder, run)
-    time.sleep(5)  # the flow run is RUNNING in Prefect's database by now
+    _wait_running(orphan["port"])
     run.kill()
     run.wait()
     assert _alive(orphan["server_pid"]), "expected the orphan kill -9 leaves behind"
@@ -196,8 +196,19 @@ def test_signals_and_kill_leave_no_prefect_server(folder: Path, mirror: Path,
     run.send_signal(signal.SIGTERM)
     run.wait(timeout=EXIT_TIMEOUT)
     assert _gone(server["server_pid"])
-    assert "RUNNING" not in crashed.values() or list(crashed.values()).count("RUNNING") <= 1
+    # the killed run's flow run is Crashed; the only RUNNING one is the live run's
+    assert list(crashed.values()).count("RUNNING") <= 1, crashed
     assert "CRASHED" in crashed.values(), crashed
+
+
+def _wait_running(port: int, timeout: float = START_TIMEOUT) -> None:
+    """Until the run's flow run is ``RUNNING`` in Prefect's database."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if "RUNNING" in _flow_run_states(port).values():
+            return
+        time.sleep(0.5)
+    raise AssertionError("no flow run reached RUNNING")
 
 
 def _flow_run_states(port: int) -> dict[str, str]:
