@@ -405,7 +405,7 @@ def register(results: list[dict[str, Any]], board: dict[str, Any], *, dataset: s
     """Track the run in MLflow and register/promote the best variant."""
     import pandas as pd
 
-    from recsys.tracking.mlflow_runs import run_exists
+    from recsys.tracking.mlflow_runs import redact_uri, run_exists
 
     test_users = pd.read_parquet(split["test"], columns=["user_id"])["user_id"]
     example_users = [int(u) for u in test_users.drop_duplicates().head(3)]
@@ -416,7 +416,7 @@ def register(results: list[dict[str, Any]], board: dict[str, Any], *, dataset: s
     tracked = track_task(**kwargs)
     if not run_exists(tracked["parent_run_id"], tracking_uri):
         get_run_logger().warning("cached MLflow run %s is not in %s: logging again",
-                                 tracked["parent_run_id"], tracking_uri)
+                                 tracked["parent_run_id"], redact_uri(tracking_uri))
         tracked = track_task.with_options(refresh_cache=True)(**kwargs)
     best = next(r for r in results if r["variant"] == board["best"])
     decision = register_task(best, tracked, evaluation_key, data_digest, settings, dict(split),

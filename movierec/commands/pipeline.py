@@ -130,9 +130,12 @@ def server(
 
     home = configure()
     api = f"http://127.0.0.1:{port}/api"
+    from recsys.tracking.mlflow_runs import redact_uri
+
     serve_args = f"--dataset {shlex.quote(dataset)}"
     if tracking_uri:
-        serve_args += f" --tracking-uri {shlex.quote(tracking_uri)}"
+        # shown, not run: credentials belong in MLFLOW_TRACKING_USERNAME/PASSWORD
+        serve_args += f" --tracking-uri {shlex.quote(redact_uri(tracking_uri))}"
     commands = [
         f"PREFECT_HOME={home} prefect server start --host 127.0.0.1 --port {port}",
         f"PREFECT_HOME={home} PREFECT_API_URL={api} python -m flows.serve {serve_args}",
