@@ -265,3 +265,25 @@ def test_noise_is_not_an_improvement(fitted: dict[str, dict], tracking_uri: str,
     promoted = _log_and_register("ease", fitted, tracking_uri, model_name,
                                  evaluation_key="eval-2", compare=compare_with(better))
     assert promoted.promoted and float(promoted.tags["promotion.difference_low"]) > 0
+
+
+def test_a_logged_model_that_is_not_the_runs_folder_is_not_registered(
+    fitted: dict[str, dict], tracking_uri: str, model_name: str
+) -> None:
+    """What two runs side by side did: one run's metrics with the other run's model. The
+    logged files must be the run's own model folder (sha256), else nothing is registered."""
+    from recsys.tracking.mlflow_runs import VariantResult, log_pipeline
+    from recsys.tracking.registry import RegistryError, list_versions, register_best
+
+    logged = log_pipeline(
+        [VariantResult("ease", {}, fitted["ease"]["metrics"], str(fitted["ease"]["dir"]))],
+        dataset="ml-100k", data_digest="d1", commit=None, pipeline_params={},
+        example_users=[1, 2], leaderboard=pd.DataFrame([{"variant": "ease"}]),
+        tracking_uri=tracking_uri,
+    ).variants["ease"]
+    with pytest.raises(RegistryError, match="is not this run's model folder"):
+        register_best(logged.model_uri, run_id=logged.run_id, variant="popularity",
+                      metrics=fitted["popularity"]["metrics"], evaluation_key="eval-1",
+                      data_hash="d1", model_dir=fitted["popularity"]["dir"], dataset="ml-100k",
+                      model_name=model_name, tracking_uri=tracking_uri)
+    assert list_versions(model_name, tracking_uri=tracking_uri) == []
