@@ -71,7 +71,8 @@ def promote_cmd(version: Annotated[str, typer.Argument(help="Version to make cha
                 force: Annotated[bool, typer.Option("--force", help="Promote a version that was never decided, lost its comparison or scores worse than the champion.")] = False,
                 reason: Annotated[str | None, typer.Option("--reason", help="Why (required with --force; recorded on the version with the user).")] = None) -> None:
     """Give the ``champion`` alias to VERSION (recording who and why)."""
-    from recsys.tracking.registry import RegistryError, current_user, promote
+    from recsys.tracking.manual import current_user, promote
+    from recsys.tracking.registry import RegistryError
 
     name = _name(model_name, dataset, params)
     try:
@@ -89,7 +90,8 @@ def rollback_cmd(tracking_uri: UriOpt = None, model_name: NameOpt = None,
                  dataset: DatasetOpt = None, params: ParamsOpt = Path("params.yaml"),
                  reason: Annotated[str | None, typer.Option("--reason", help="Why (recorded on the version rolled back from).")] = None) -> None:
     """Move ``champion`` back to the previous champion."""
-    from recsys.tracking.registry import RegistryError, rollback
+    from recsys.tracking.manual import rollback
+    from recsys.tracking.registry import RegistryError
 
     name = _name(model_name, dataset, params)
     try:

@@ -7,7 +7,8 @@
   variant (input: user ids and ``k``; output: ranked item ids and scores);
 * ``recsys.tracking.registry``: the registered model of each dataset
   (``movie-recommender-<dataset>``), its ``challenger`` / ``champion`` aliases, promotion,
-  rollback, ``load_champion`` and ``load_version``;
+  ``load_champion`` and ``load_version``;
+* ``recsys.tracking.manual``: promotion and rollback by hand (``force``, who and why);
 * ``recsys.tracking.artifacts``: sha256 manifests of registered files and the verified,
   pickle-free loader ``load_registered`` (what serving uses).
 

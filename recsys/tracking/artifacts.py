@@ -30,6 +30,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from recsys.models import BaseRecommender, load_model, read_model_meta
 
 MANIFEST_TAG = "artifacts.manifest"
@@ -118,6 +120,39 @@ def model_facts(version_dir: str | Path, model_path: str) -> dict[str, str]:
         VARIANT_TAG: str(meta["model"]),
         CONFIG_TAG: json.dumps(meta["config"], sort_keys=True),
     }
+
+
+def _logged_model_dir(logged_root: Path) -> str:
+    """The model folder's path inside a downloaded pyfunc model (from its ``MLmodel``)."""
+    spec = yaml.safe_load((logged_root / "MLmodel").read_text()) or {}
+    artifacts = ((spec.get("flavors") or {}).get("python_function") or {}).get("artifacts") or {}
+    path = (artifacts.get("model_dir") or {}).get("path")
+    if not path:
+        raise ArtifactIntegrityError(f"{logged_root}: the logged model has no model_dir artifact")
+    return str(path)
+
+
+def verify_logged(model_uri: str, model_dir: str | Path, tracking_uri: str) -> dict[str, str]:
+    """Check the logged model ``model_uri`` holds exactly ``model_dir``'s files (this run's
+    own folder); the version tags pinning its files (``model_facts``). Nothing is unpickled.
+
+    Raises:
+        ArtifactIntegrityError: the logged files are not the folder's.
+    """
+    from mlflow.artifacts import download_artifacts
+
+    with tempfile.TemporaryDirectory(prefix="movierec-logged-") as tmp:
+        root = Path(download_artifacts(artifact_uri=model_uri, dst_path=tmp,
+                                       tracking_uri=tracking_uri))
+        # written by MLflow's client into every `models:/` download, not a stored file
+        (root / "registered_model_meta").unlink(missing_ok=True)
+        relative = _logged_model_dir(root)
+        try:
+            verify_manifest(root / relative, write_manifest(model_dir))
+        except ArtifactIntegrityError as exc:
+            raise ArtifactIntegrityError(f"the logged model {model_uri} is not this run's "
+                                         f"model folder {model_dir}: {exc}") from None
+        return model_facts(root, relative)
 
 
 @dataclass(frozen=True)

@@ -29,14 +29,11 @@ still ``pending``) is decided by the next run against the champion it was regist
 against (``registration.champion_before``).
 
 The registered model's tag ``champion_history`` lists the versions that held ``champion``,
-oldest first; ``rollback`` moves the alias back to the previous one. ``promote`` asks for
-``force`` and a reason for a version that was never decided, lost, or scores worse, and
-records who promoted it and why.
+oldest first. Promotion and rollback by hand live in ``recsys.tracking.manual``.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -161,46 +158,6 @@ def registered_name(base: str, dataset: str) -> str:
     return base if base.endswith(suffix) else f"{base}{suffix}"
 
 
-def _find_logged_model_dir(logged_root: Path) -> str:
-    """The model folder's path inside a downloaded pyfunc model (from its ``MLmodel``)."""
-    import yaml
-
-    spec = yaml.safe_load((logged_root / "MLmodel").read_text()) or {}
-    artifacts = ((spec.get("flavors") or {}).get("python_function") or {}).get("artifacts") or {}
-    path = (artifacts.get("model_dir") or {}).get("path")
-    if not path:
-        raise RegistryError(f"{logged_root}: the logged model has no model_dir artifact")
-    return str(path)
-
-
-def _verify_logged(model_uri: str, model_dir: Path, tracking_uri: str | None) -> dict[str, str]:
-    """Check the logged model ``model_uri`` holds exactly ``model_dir``'s files; the version
-    tags pinning its files (``recsys.tracking.artifacts.model_facts``). Nothing is unpickled."""
-    import tempfile
-
-    from mlflow.artifacts import download_artifacts
-
-    from recsys.tracking.artifacts import (
-        ArtifactIntegrityError,
-        model_facts,
-        verify_manifest,
-        write_manifest,
-    )
-
-    with tempfile.TemporaryDirectory(prefix="movierec-logged-") as tmp:
-        root = Path(download_artifacts(artifact_uri=model_uri, dst_path=tmp,
-                                       tracking_uri=resolve_tracking_uri(tracking_uri)))
-        # written by MLflow's client into every `models:/` download, not a stored file
-        (root / "registered_model_meta").unlink(missing_ok=True)
-        relative = _find_logged_model_dir(root)
-        try:
-            verify_manifest(root / relative, write_manifest(model_dir))
-        except ArtifactIntegrityError as exc:
-            raise RegistryError(f"the logged model {model_uri} is not this run's model "
-                                f"folder {model_dir}: {exc}") from None
-        return model_facts(root, relative)
-
-
 def register_best(
     model_uri: str,
     *,
@@ -253,7 +210,12 @@ def register_best(
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    from recsys.tracking.artifacts import DATASET_TAG, model_identity
+    from recsys.tracking.artifacts import (
+        DATASET_TAG,
+        ArtifactIntegrityError,
+        model_identity,
+        verify_logged,
+    )
 
     if metric not in metrics:
         raise RegistryError(f"metric {metric!r} not among the variant's metrics: {sorted(metrics)}")
@@ -291,7 +253,10 @@ def register_best(
         before = tags.get(CHAMPION_BEFORE_TAG, "")
         version_tags = tags
     else:
-        facts = _verify_logged(model_uri, model_dir, tracking_uri)
+        try:
+            facts = verify_logged(model_uri, model_dir, resolve_tracking_uri(tracking_uri))
+        except ArtifactIntegrityError as exc:
+            raise RegistryError(str(exc)) from None
         before = str(champion.version) if champion else ""
         version_tags = {
             **facts, DATASET_TAG: dataset,
@@ -422,110 +387,6 @@ def list_versions(model_name: str = MODEL_NAME, tracking_uri: str | None = None,
             "run_id": mv.run_id or tags.get("run_id"),
         })
     return sorted(rows, key=lambda r: int(r["version"]), reverse=True)
-
-
-def current_user() -> str:
-    """Who is acting, from the environment (``$MOVIEREC_USER``, ``$USER``...)."""
-    import getpass
-
-    for key in ("MOVIEREC_USER", "USER", "LOGNAME"):
-        if os.environ.get(key):
-            return os.environ[key]
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
-
-
-def promotion_concerns(client: Any, model_name: str, mv: Any) -> list[str]:
-    """Why giving ``champion`` to version ``mv`` by hand needs ``force`` (empty: it does not):
-    a version never decided, one that lost its comparison, or one scoring worse than the
-    champion on the same evaluation data."""
-    tags = dict(mv.tags or {})
-    concerns = []
-    decision = tags.get("promotion.decision")
-    if tags.get(STATE_TAG) == PENDING or not decision:
-        concerns.append(f"v{mv.version} was never decided (its registration did not finish)")
-    elif decision == "kept":
-        concerns.append(f"v{mv.version} lost its comparison: {tags.get('promotion.reason', '')}")
-    champion = _alias_version(client, model_name, CHAMPION)
-    if champion is not None and str(champion.version) != str(mv.version):
-        ctags = dict(champion.tags or {})
-        metric = tags.get("promotion.metric") or ctags.get("promotion.metric") or "ndcg_at_10"
-        mine, theirs = _float(tags.get(f"metric.{metric}")), _float(ctags.get(f"metric.{metric}"))
-        same_data = tags.get("evaluation_key") == ctags.get("evaluation_key")
-        direction = tags.get("promotion.direction", "maximize")
-        if same_data and mine is not None and theirs is not None and \
-                beats(theirs, mine, direction=direction, margin=0.0):
-            concerns.append(f"v{mv.version} {metric}={mine:.4f} is worse than champion "
-                            f"v{champion.version} {metric}={theirs:.4f} on the same data")
-    return concerns
-
-
-def promote(version: str | int, model_name: str = MODEL_NAME, tracking_uri: str | None = None,
-            *, force: bool = False, reason: str | None = None, user: str | None = None) -> str:
-    """Give ``champion`` to ``version`` by hand; return the previous champion (or '').
-
-    A version with ``promotion_concerns`` (undecided, lost, or worse than the champion)
-    needs ``force`` and a ``reason``. Who promoted it (``user``, default
-    ``current_user()``), why and when are recorded on the version.
-
-    Raises:
-        RegistryError: unknown version, or concerns without ``force`` and ``reason``.
-    """
-    from mlflow.exceptions import MlflowException
-
-    client = _client(tracking_uri)
-    try:
-        mv = client.get_model_version(model_name, str(version))
-    except MlflowException:
-        raise RegistryError(f"{model_name} has no version {version}") from None
-    concerns = promotion_concerns(client, model_name, mv)
-    if concerns and not force:
-        raise RegistryError("; ".join(concerns) + ": promote it anyway with --force "
-                            "--reason '...'")
-    if concerns and not (reason and reason.strip()):
-        raise RegistryError("--force needs --reason: say why this version should serve")
-    previous = _alias_version(client, model_name, CHAMPION)
-    _set_champion(client, model_name, str(version), how="manual (forced)" if concerns else "manual")
-    record = {"promoted_by": user or current_user(), "promoted_reason": (reason or "").strip(),
-              "promoted_over": "; ".join(concerns)}
-    for key, value in record.items():
-        client.set_model_version_tag(model_name, str(version), key, value)
-    return str(previous.version) if previous else ""
-
-
-def rollback(model_name: str = MODEL_NAME, tracking_uri: str | None = None, *,
-             reason: str | None = None, user: str | None = None) -> tuple[str, str]:
-    """Move ``champion`` back to the previous champion; return (from_version, to_version).
-
-    The target held ``champion`` before, so no ``force`` is needed; who rolled back (``user``,
-    default ``current_user()``) and why are recorded on the version rolled back from.
-    """
-    from mlflow.exceptions import MlflowException
-
-    client = _client(tracking_uri)
-    try:
-        history = _history(client, model_name)
-    except MlflowException:
-        raise RegistryError(f"no registered model {model_name!r}") from None
-    current = _alias_version(client, model_name, CHAMPION)
-    if current is None:
-        raise RegistryError(f"{model_name} has no champion to roll back")
-    history = [v for v in history if v != str(current.version)]
-    if not history:
-        raise RegistryError(f"{model_name} v{str(current.version)} is the first champion: "
-                            "there is no previous champion to roll back to")
-    target = history[-1]
-    client.set_registered_model_alias(model_name, CHAMPION, target)
-    client.set_registered_model_tag(model_name, HISTORY_TAG, ",".join(history))
-    client.set_model_version_tag(model_name, str(current.version), "rolled_back_at",
-                                 time.strftime("%Y-%m-%dT%H:%M:%S"))
-    client.set_model_version_tag(model_name, str(current.version), "rolled_back_by",
-                                 user or current_user())
-    client.set_model_version_tag(model_name, str(current.version), "rolled_back_reason",
-                                 (reason or "").strip())
-    return str(current.version), target
 
 
 def load_champion(

@@ -127,7 +127,8 @@ def test_same_model_again_is_not_registered_twice(fitted: dict[str, dict], track
 
 
 def test_promote_and_rollback(fitted: dict[str, dict], tracking_uri: str, model_name: str) -> None:
-    from recsys.tracking.registry import RegistryError, promote, rollback
+    from recsys.tracking.manual import promote, rollback
+    from recsys.tracking.registry import RegistryError
 
     _log_and_register("popularity", fitted, tracking_uri, model_name)        # v1 champion
     _log_and_register("ease", fitted, tracking_uri, model_name)              # v2 champion
@@ -223,7 +224,8 @@ def test_promote_refuses_an_undecided_version(fitted: dict[str, dict], tracking_
                                               model_name: str) -> None:
     from mlflow.tracking import MlflowClient
 
-    from recsys.tracking.registry import RegistryError, promote
+    from recsys.tracking.manual import promote
+    from recsys.tracking.registry import RegistryError
 
     _log_and_register("popularity", fitted, tracking_uri, model_name)
     client = MlflowClient(tracking_uri, tracking_uri)
