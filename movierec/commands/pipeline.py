@@ -17,8 +17,10 @@ PREFECT_PORT = 4200
 
 
 def _summary_lines(summary: dict[str, Any]) -> list[str]:
+    from recsys.tracking.mlflow_runs import redact_uri
+
     reports = summary.get("reports") or {}
-    uri = summary["tracking_uri"]
+    uri = redact_uri(summary["tracking_uri"])
     ui = (f"mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000"
           if uri.startswith(("sqlite:", "file:")) else uri)
     lines = [
@@ -46,6 +48,7 @@ def run(
     source: Annotated[str | None, typer.Option(help="Raw data source for fetch (cache | local | grouplens | recbole | a path).")] = None,
     extra_ratings: Annotated[Path | None, typer.Option("--extra-ratings", help="New ratings to train on together with the dataset (what a drift-triggered retrain does).")] = None,
     profile: Annotated[str | None, typer.Option("--profile", help="A profile of the parameter file's profiles: section, merged over it (default: $MOVIEREC_PROFILE).")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="If another run holds this folder's lock, wait for it instead of failing.")] = False,
 ) -> None:
     """Run the whole pipeline (ingest, validate, filter, train, evaluate, register, package, monitor)."""
     if runner not in ("local", "dask"):
@@ -56,6 +59,10 @@ def run(
         fail(f"{params}: no such parameter file")
     if extra_ratings is not None and not extra_ratings.is_file():
         fail(f"--extra-ratings {extra_ratings}: no such file")
+    from flows.launch import configured_pipeline
+    from flows.prefect_server import ephemeral_server
+    from flows.run_lock import RunLockedError, run_lock
+    from flows.runtime import configure
     from recsys.models import MODELS
     from recsys.params import PROFILE_ENV, load
 
@@ -67,22 +74,32 @@ def run(
     unknown = [m for m in variants or () if m not in MODELS]
     if unknown:
         fail(f"unknown model(s) {', '.join(unknown)}; choose from: {', '.join(MODELS)}")
-    from flows.launch import configured_pipeline
-    from flows.runtime import configure
 
-    home = configure()
+    def note(message: str) -> None:
+        console.print(f"[yellow]{message}[/]", highlight=False)
+
     start = time.perf_counter()
-    with working("running the pipeline (Prefect, ephemeral mode)..."):
-        pipeline = configured_pipeline(home)
-        state: Any = pipeline(dataset=dataset, models=variants, params_path=str(params),
-                         tracking_uri=tracking_uri, runner=runner, dask_address=dask_address,
-                         skip_package=skip_package, source=source,
-                         extra_ratings=str(extra_ratings) if extra_ratings else None,
-                         profile=profile, return_state=True)
+    try:
+        with run_lock(wait=wait, notify=note):
+            home = configure()
+            with working("running the pipeline (Prefect, ephemeral mode)..."), \
+                    ephemeral_server(home, notify=note):
+                pipeline = configured_pipeline(home)
+                state: Any = pipeline(
+                    dataset=dataset, models=variants, params_path=str(params),
+                    tracking_uri=tracking_uri, runner=runner, dask_address=dask_address,
+                    skip_package=skip_package, source=source,
+                    extra_ratings=str(extra_ratings) if extra_ratings else None,
+                    profile=profile, return_state=True)
+                summary = state.result() if state.is_completed() else None
+    except RunLockedError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        fail(f"interrupted after {time.perf_counter() - start:.0f}s; the temporary Prefect "
+             "server was stopped", code=130)
     elapsed = time.perf_counter() - start
-    if not state.is_completed():
+    if summary is None:
         fail(f"pipeline {state.name.lower()} after {elapsed:.0f}s: {state.message}")
-    summary = state.result()
     typer.echo(summary["leaderboard_markdown"])
     for line in _summary_lines(summary):
         console.print(line, highlight=False, soft_wrap=True)
@@ -118,9 +135,12 @@ def server(
 
     home = configure()
     api = f"http://127.0.0.1:{port}/api"
+    from recsys.tracking.mlflow_runs import redact_uri
+
     serve_args = f"--dataset {shlex.quote(dataset)}"
     if tracking_uri:
-        serve_args += f" --tracking-uri {shlex.quote(tracking_uri)}"
+        # shown, not run: credentials belong in MLFLOW_TRACKING_USERNAME/PASSWORD
+        serve_args += f" --tracking-uri {shlex.quote(redact_uri(tracking_uri))}"
     commands = [
         f"PREFECT_HOME={home} prefect server start --host 127.0.0.1 --port {port}",
         f"PREFECT_HOME={home} PREFECT_API_URL={api} python -m flows.serve {serve_args}",

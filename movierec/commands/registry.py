@@ -1,7 +1,13 @@
-"""``movierec registry list | promote VERSION | rollback``: the registered model, for people."""
+"""``movierec registry list | promote VERSION | rollback``: the registered model, for people.
+
+Every command acts on one dataset's registered model, ``<model name>-<dataset>``
+(``recsys.tracking.registry.registered_name``): ``--dataset`` and ``--model-name`` default
+to ``data.dataset`` and ``register.model_name`` of ``params.yaml``.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -12,34 +18,38 @@ registry_app = typer.Typer(help="List, promote and roll back registered model ve
                            no_args_is_help=True)
 
 UriOpt = Annotated[str | None, typer.Option("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db).")]
-NameOpt = Annotated[str | None, typer.Option(
-    "--model-name", help="Registered model (default: register.model_name of params.yaml).")]
+NameOpt = Annotated[str | None, typer.Option("--model-name", help="Registered model's base name (default: params.yaml register.model_name); the dataset is appended.")]
+DatasetOpt = Annotated[str | None, typer.Option("--dataset", "-d", help="Dataset whose registered model to use (default: params.yaml data.dataset).")]
+ParamsOpt = Annotated[Path, typer.Option("--params", help="Parameter file for the defaults.")]
 
 
-def _registered_name(model_name: str | None) -> str:
-    """``model_name``, or the registered model ``params.yaml`` names."""
-    if model_name:
-        return model_name
+def _name(model_name: str | None, dataset: str | None, params: Path) -> str:
+    """``<base>-<dataset>`` from the options, else from the (strictly validated) ``params``."""
     from recsys.params import load
+    from recsys.tracking.registry import registered_name
 
-    with user_errors():
-        return load().register_.model_name
+    if model_name is None or dataset is None:
+        with user_errors():
+            parsed = load(params)
+        model_name = model_name or parsed.register_.model_name
+        dataset = dataset or parsed.data.dataset
+    return registered_name(model_name, dataset)
 
 
 @registry_app.command("list")
-def list_cmd(tracking_uri: UriOpt = None, model_name: NameOpt = None) -> None:
+def list_cmd(tracking_uri: UriOpt = None, model_name: NameOpt = None, dataset: DatasetOpt = None,
+             params: ParamsOpt = Path("params.yaml")) -> None:
     """Every version, newest first, with aliases, score and promotion decision (on stdout)."""
     from rich.console import Console
     from rich.table import Table
 
     from recsys.tracking.registry import list_versions
 
-    model_name = _registered_name(model_name)
-
-    rows = list_versions(model_name, tracking_uri)
+    name = _name(model_name, dataset, params)
+    rows = list_versions(name, tracking_uri)
     if not rows:
-        fail(f"no versions of {model_name!r} yet: run `movierec run` first")
-    table = Table(title=model_name)
+        fail(f"no versions of {name!r} yet: run `movierec run` first")
+    table = Table(title=name)
     for column in ("version", "aliases", "variant", "metric", "score", "decision", "reason"):
         table.add_column(column)
     for row in rows:
@@ -55,32 +65,39 @@ def list_cmd(tracking_uri: UriOpt = None, model_name: NameOpt = None) -> None:
 
 @registry_app.command("promote")
 def promote_cmd(version: Annotated[str, typer.Argument(help="Version to make champion.")],
-                tracking_uri: UriOpt = None, model_name: NameOpt = None) -> None:
-    """Give the ``champion`` alias to VERSION."""
-    from recsys.tracking.registry import RegistryError, promote
+                tracking_uri: UriOpt = None, model_name: NameOpt = None,
+                dataset: DatasetOpt = None, params: ParamsOpt = Path("params.yaml"),
+                force: Annotated[bool, typer.Option("--force", help="Promote a version that was never decided, lost its comparison or scores worse than the champion.")] = False,
+                reason: Annotated[str | None, typer.Option("--reason", help="Why (required with --force; recorded on the version with the user).")] = None) -> None:
+    """Give the ``champion`` alias to VERSION (recording who and why)."""
+    from recsys.tracking.manual import current_user, promote
+    from recsys.tracking.registry import RegistryError
 
-    model_name = _registered_name(model_name)
-
+    name = _name(model_name, dataset, params)
     try:
-        previous = promote(version, model_name, tracking_uri)
+        previous = promote(version, name, tracking_uri, force=force, reason=reason)
     except RegistryError as exc:
         fail(str(exc))
-    console.print(f"[green]champion[/] {model_name} v{version}"
-                  + (f" (was v{previous})" if previous else ""), highlight=False)
+    console.print(f"[green]champion[/] {name} v{version}"
+                  + (f" (was v{previous})" if previous else "")
+                  + f", promoted by {current_user()}" + (f": {reason}" if reason else ""),
+                  highlight=False)
 
 
 @registry_app.command("rollback")
-def rollback_cmd(tracking_uri: UriOpt = None, model_name: NameOpt = None) -> None:
+def rollback_cmd(tracking_uri: UriOpt = None, model_name: NameOpt = None,
+                 dataset: DatasetOpt = None, params: ParamsOpt = Path("params.yaml"),
+                 reason: Annotated[str | None, typer.Option("--reason", help="Why (recorded on the version rolled back from).")] = None) -> None:
     """Move ``champion`` back to the previous champion."""
-    from recsys.tracking.registry import RegistryError, rollback
+    from recsys.tracking.manual import rollback
+    from recsys.tracking.registry import RegistryError
 
-    model_name = _registered_name(model_name)
-
+    name = _name(model_name, dataset, params)
     try:
-        before, after = rollback(model_name, tracking_uri)
+        before, after = rollback(name, tracking_uri, reason=reason)
     except RegistryError as exc:
         fail(str(exc))
-    console.print(f"[green]rolled back[/] {model_name} champion v{before} -> v{after}",
+    console.print(f"[green]rolled back[/] {name} champion v{before} -> v{after}",
                   highlight=False)
 
 

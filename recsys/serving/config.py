@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from recsys.availability.provider import DEFAULT_REGION
-from recsys.tracking.registry import MODEL_NAME
+from recsys.tracking.registry import MODEL_NAME, registered_name
 
 MODEL_ALIAS = "champion"
 
@@ -18,8 +18,9 @@ class ServeConfig(BaseModel):
     """The ``serve:`` section of ``params.yaml`` (environment variables override it).
 
     Attributes:
-        model_name: registered MLflow model to serve (in ``params.yaml``: the registered
-            model of the ``register:`` section unless set here).
+        model_name: registered MLflow model to serve. In ``params.yaml`` it is the base
+            name (the ``register:`` section's unless set here); ``load_serve_config``
+            turns it into the dataset's registered model, ``<base>-<dataset>``.
         alias: registry alias to serve.
         items: items table (title/year); default ``<processed_dir>/<dataset>/items.parquet``.
         availability: catalogue CSV/folder, ``tmdb``, or ``None`` for no availability data.
@@ -71,4 +72,7 @@ def load_serve_config(params_path: str | Path | None = None) -> tuple[ServeConfi
 
     path = params_path or os.environ.get("MOVIEREC_PARAMS", "params.yaml")
     params = load(path)
-    return params.serve, params.data.model_dump()
+    # one champion per dataset: serve the registered model of the dataset in data:
+    serve = params.serve.model_copy(
+        update={"model_name": registered_name(params.serve.model_name, params.data.dataset)})
+    return serve, params.data.model_dump()

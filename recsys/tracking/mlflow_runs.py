@@ -45,6 +45,38 @@ def resolve_tracking_uri(uri: str | None = None) -> str:
     return chosen
 
 
+#: Query parameters of a URI that carry secrets.
+SECRET_QUERY_KEYS = frozenset({"password", "passwd", "pwd", "token", "access_token",
+                               "secret", "api_key", "apikey", "sslpassword"})
+
+
+def redact_uri(uri: str) -> str:
+    """``uri`` safe to print or log: an embedded password (``user:pw@host``) and secret
+    query parameters become ``***``; the rest, the user name included, is kept.
+
+    The one helper for every place that shows a tracking or database URI.
+    """
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return "<unparseable URI>"
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:***@{host}" if ":" in userinfo else f"{user}@{host}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(k, "***" if k.lower() in SECRET_QUERY_KEYS else v) for k, v in pairs],
+                          safe="*")
+    if (netloc, query) == (parts.netloc, parts.query):
+        return uri  # nothing secret (and sqlite:////abs keeps its slashes)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
 def is_embedded(uri: str) -> bool:
     """True for a local store (SQLite or files) whose artefacts we place ourselves."""
     return uri.startswith(("sqlite:", "file:")) or "://" not in uri

@@ -158,12 +158,11 @@ def fit_and_log(variant: str, params: dict[str, Any], split: dict[str, str], ite
 def register_logged(logged: dict[str, Any], evaluation_key: str, uri: str,
                     model_name: str) -> Any:
     """``recsys.tracking.registry.register_best`` on a ``fit_and_log`` result."""
-    from recsys.tracking.mlflow_runs import digest_of
     from recsys.tracking.registry import register_best
 
     best = logged["best"]
     variant = logged["tracked"]["variants"][best["variant"]]
     return register_best(variant["model_uri"], run_id=variant["run_id"], variant=best["variant"],
                          metrics=best["metrics"], evaluation_key=evaluation_key, data_hash="d",
-                         model_hash=digest_of(best["model_dir"]), tracking_uri=uri,
+                         model_dir=best["model_dir"], dataset="ml-100k", tracking_uri=uri,
                          model_name=model_name)

@@ -12,8 +12,8 @@ pytestmark = pytest.mark.integration
 
 
 def _log_and_register(name: str, fitted: dict[str, dict], uri: str, model_name: str, *, evaluation_key: str = "eval-1",
-                      min_improvement: float = 0.0, rescore: Any = None) -> Any:
-    from recsys.tracking.mlflow_runs import VariantResult, digest_of, log_pipeline
+                      min_improvement: float = 0.0, rescore: Any = None, compare: Any = None) -> Any:
+    from recsys.tracking.mlflow_runs import VariantResult, log_pipeline
     from recsys.tracking.registry import register_best
 
     entry = fitted[name]
@@ -26,8 +26,9 @@ def _log_and_register(name: str, fitted: dict[str, dict], uri: str, model_name: 
     variant = tracked.variants[name]
     return register_best(
         variant.model_uri, run_id=variant.run_id, variant=name, metrics=entry["metrics"],
-        evaluation_key=evaluation_key, data_hash="d1", model_hash=digest_of(entry["dir"]),
-        min_improvement=min_improvement, rescore=rescore, tracking_uri=uri, model_name=model_name,
+        evaluation_key=evaluation_key, data_hash="d1", model_dir=entry["dir"], dataset="ml-100k",
+        min_improvement=min_improvement, rescore=rescore, compare=compare, tracking_uri=uri,
+        model_name=model_name,
     )
 
 
@@ -126,7 +127,8 @@ def test_same_model_again_is_not_registered_twice(fitted: dict[str, dict], track
 
 
 def test_promote_and_rollback(fitted: dict[str, dict], tracking_uri: str, model_name: str) -> None:
-    from recsys.tracking.registry import RegistryError, promote, rollback
+    from recsys.tracking.manual import promote, rollback
+    from recsys.tracking.registry import RegistryError
 
     _log_and_register("popularity", fitted, tracking_uri, model_name)        # v1 champion
     _log_and_register("ease", fitted, tracking_uri, model_name)              # v2 champion
@@ -177,10 +179,113 @@ def test_registry_list_prints_its_table_on_stdout(fitted: dict[str, dict], track
     from typer.testing import CliRunner
 
     from movierec.cli import app
+    from recsys.tracking.registry import registered_name
+
+    _log_and_register("popularity", fitted, tracking_uri, registered_name(model_name, "ml-100k"))
+    result = CliRunner().invoke(app, ["registry", "list", "--tracking-uri", tracking_uri,
+                                      "--model-name", model_name, "--dataset", "ml-100k"])
+    assert result.exit_code == 0, result.output
+    assert f"{model_name}-ml-100k" in result.stdout and "popularity" in result.stdout
+    assert "champion" in result.stdout
+
+
+def test_promote_needs_force_and_a_reason_for_a_worse_version(
+    fitted: dict[str, dict], tracking_uri: str, model_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow.tracking import MlflowClient
+    from typer.testing import CliRunner
+
+    from movierec.cli import app
+    from recsys.tracking.registry import registered_name
+
+    name = registered_name(model_name, "ml-100k")
+    _log_and_register("ease", fitted, tracking_uri, name)                 # v1 champion
+    _log_and_register("popularity", fitted, tracking_uri, name)           # v2 kept (worse)
+    base = ["registry", "promote", "2", "--tracking-uri", tracking_uri, "--model-name",
+            model_name, "--dataset", "ml-100k"]
+    refused = CliRunner().invoke(app, base)
+    assert refused.exit_code != 0
+    assert "lost its comparison" in refused.output and "worse than champion v1" in refused.output
+    assert "--force" in refused.output
+    no_reason = CliRunner().invoke(app, [*base, "--force"])
+    assert no_reason.exit_code != 0 and "--force needs --reason" in no_reason.output
+    assert _aliases(tracking_uri, name)["champion"] == "1"
+
+    monkeypatch.setenv("MOVIEREC_USER", "alice")
+    forced = CliRunner().invoke(app, [*base, "--force", "--reason", "A/B test of popularity"])
+    assert forced.exit_code == 0, forced.output
+    assert _aliases(tracking_uri, name)["champion"] == "2"
+    tags = MlflowClient(tracking_uri, tracking_uri).get_model_version(name, "2").tags
+    assert tags["promoted_by"] == "alice" and tags["promoted_reason"] == "A/B test of popularity"
+    assert tags["champion_by"] == "manual (forced)" and "lost its comparison" in tags["promoted_over"]
+
+
+def test_promote_refuses_an_undecided_version(fitted: dict[str, dict], tracking_uri: str,
+                                              model_name: str) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from recsys.tracking.manual import promote
+    from recsys.tracking.registry import RegistryError
 
     _log_and_register("popularity", fitted, tracking_uri, model_name)
-    result = CliRunner().invoke(app, ["registry", "list", "--tracking-uri", tracking_uri,
-                                      "--model-name", model_name])
-    assert result.exit_code == 0, result.output
-    assert model_name in result.stdout and "popularity" in result.stdout
-    assert "champion" in result.stdout
+    client = MlflowClient(tracking_uri, tracking_uri)
+    client.delete_model_version_tag(model_name, "1", "promotion.decision")
+    client.set_model_version_tag(model_name, "1", "registration.state", "pending")
+    with pytest.raises(RegistryError, match="never decided"):
+        promote("1", model_name, tracking_uri=tracking_uri)
+
+
+def test_noise_is_not_an_improvement(fitted: dict[str, dict], tracking_uri: str,
+                                     model_name: str) -> None:
+    """0.48182 against 0.48175 with the default margin 0.0: the paired bootstrap over users
+    says the gap is noise, so the champion stays; a real gap still promotes."""
+    import numpy as np
+
+    from recsys.evaluation.paired import paired_bootstrap
+    from recsys.tracking.registry import Comparison
+
+    rng = np.random.default_rng(3)
+    champion_users = rng.uniform(0.0, 1.0, 900)
+    champion_users += 0.48175 - champion_users.mean()
+    noisy = champion_users + rng.normal(0.0, 0.05, 900)
+    noisy += 0.48182 - noisy.mean()
+
+    def compare_with(challenger_users: Any) -> Any:
+        def compare(champion: Any) -> Comparison:
+            interval = paired_bootstrap(challenger_users, champion_users)
+            return Comparison(interval.mean_a, interval.mean_b, interval.low, interval.high,
+                              interval.n_users, interval.confidence)
+        return compare
+
+    _log_and_register("popularity", fitted, tracking_uri, model_name)
+    kept = _log_and_register("ease", fitted, tracking_uri, model_name,
+                             compare=compare_with(noisy))
+    assert not kept.promoted and kept.champion_score == pytest.approx(0.48175)
+    assert "paired-bootstrap bound" in kept.reason and kept.reason.startswith("kept champion v1")
+    assert float(kept.tags["promotion.difference_low"]) < 0 < float(kept.tags["promotion.difference_high"])
+    better = champion_users + 0.02 + rng.normal(0.0, 0.05, 900)
+    promoted = _log_and_register("ease", fitted, tracking_uri, model_name,
+                                 evaluation_key="eval-2", compare=compare_with(better))
+    assert promoted.promoted and float(promoted.tags["promotion.difference_low"]) > 0
+
+
+def test_a_logged_model_that_is_not_the_runs_folder_is_not_registered(
+    fitted: dict[str, dict], tracking_uri: str, model_name: str
+) -> None:
+    """What two runs side by side did: one run's metrics with the other run's model. The
+    logged files must be the run's own model folder (sha256), else nothing is registered."""
+    from recsys.tracking.mlflow_runs import VariantResult, log_pipeline
+    from recsys.tracking.registry import RegistryError, list_versions, register_best
+
+    logged = log_pipeline(
+        [VariantResult("ease", {}, fitted["ease"]["metrics"], str(fitted["ease"]["dir"]))],
+        dataset="ml-100k", data_digest="d1", commit=None, pipeline_params={},
+        example_users=[1, 2], leaderboard=pd.DataFrame([{"variant": "ease"}]),
+        tracking_uri=tracking_uri,
+    ).variants["ease"]
+    with pytest.raises(RegistryError, match="is not this run's model folder"):
+        register_best(logged.model_uri, run_id=logged.run_id, variant="popularity",
+                      metrics=fitted["popularity"]["metrics"], evaluation_key="eval-1",
+                      data_hash="d1", model_dir=fitted["popularity"]["dir"], dataset="ml-100k",
+                      model_name=model_name, tracking_uri=tracking_uri)
+    assert list_versions(model_name, tracking_uri=tracking_uri) == []
