@@ -42,7 +42,7 @@ def test_each_dataset_has_its_own_champion(
 ) -> None:
     """A run on another dataset never compares with, replaces or is served as the ML-100K
     champion: it registers under its own name and starts with no champion."""
-    from flows.steps import register_task
+    from flows.stages.register import register_task
     from recsys.tracking.registry import load_champion
 
     uri, base = helpers.store_uri(mlflow_store), "per-dataset"
@@ -69,7 +69,7 @@ def test_better_challenger_is_promoted_with_its_bootstrap_interval(
 ) -> None:
     """The pipeline's comparison: champion re-fitted on the same split, per-user NDCG of
     both, paired bootstrap; a clearly better model is promoted with its interval recorded."""
-    from flows.steps import register_task
+    from flows.stages.register import register_task
 
     uri, base = helpers.store_uri(mlflow_store), "bootstrap-step"
     items = small_tables["items"]

@@ -20,7 +20,7 @@ def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     """Two registered versions: popularity (v1), then ease (v2, champion)."""
     from recsys.data.interactions import Interactions
     from recsys.models import create
-    from recsys.tracking.mlflow_runs import VariantResult, digest_of, log_pipeline
+    from recsys.tracking.mlflow_runs import VariantResult, log_pipeline
     from recsys.tracking.registry import register_best
 
     ratings, items, _ = ml100k
@@ -37,7 +37,7 @@ def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
             leaderboard=pd.DataFrame([{"variant": name, **metrics}]), tracking_uri=uri)
         variant = tracked.variants[name]
         register_best(variant.model_uri, run_id=variant.run_id, variant=name, metrics=metrics,
-                      evaluation_key="e", data_hash="d1", model_hash=digest_of(folder),
+                      evaluation_key="e", data_hash="d1", model_dir=folder, dataset="ml-100k",
                       tracking_uri=uri, model_name=MODEL)
     yield uri
     for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
@@ -50,14 +50,15 @@ def test_promote_and_rollback_reach_the_engine(
     from bentos.reload import Reloader
     from recsys.serving.config import ServeConfig
     from recsys.serving.engine import RecommendationEngine
-    from recsys.tracking.registry import promote, rollback
+    from recsys.tracking.manual import promote, rollback
 
     config = ServeConfig(model_name=MODEL)
     engine = RecommendationEngine(load_registry_version(MODEL, alias="champion"), ml100k[1])
     reloader = Reloader(engine, config)
     assert engine.model.version == "2" and engine.model.variant == "ease"
     assert reloader.check() == {"swapped": False, "version": "2", "error": None}
-    promote("1", MODEL, tracking_uri=registry)
+    # v1 scores worse than the champion: a manual promotion needs --force and a reason
+    promote("1", MODEL, tracking_uri=registry, force=True, reason="reload test")
     result = reloader.check()
     assert result["swapped"] and engine.model.version == "1"
     assert engine.model_card()["variant"] == "popularity"
