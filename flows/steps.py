@@ -274,7 +274,8 @@ def leaderboard_task(results: list[dict[str, Any]], metric: str, direction: str,
     out.mkdir(parents=True, exist_ok=True)
     board.to_csv(out / "leaderboard.csv", index=False)
     shown = [c for c in ["rank", "variant", "ndcg_at_10", "precision_at_10", "recall_at_10",
-                         "map_at_10", "hit_rate_at_10", "mrr", "coverage", "novelty", "rmse",
+                         "map_at_10", "hit_rate_at_10", "mrr", "coverage", "avg_rec_popularity",
+                         "gini_exposure", "novelty", "personalisation", "diversity", "rmse",
                          "fit_seconds", "recommend_seconds"] if c in board.columns]
     markdown = board[shown].to_markdown(index=False, floatfmt=".4f")
     (out / "leaderboard.md").write_text(markdown + "\n")
@@ -343,17 +344,22 @@ def register_task(best: dict[str, Any], tracked: dict[str, Any], evaluation_key:
 
     from recsys.evaluation.evaluate import refit_and_evaluate
     from recsys.tracking.mlflow_runs import digest_of
-    from recsys.tracking.registry import MODEL_NAME, register_best
+    from recsys.tracking.registry import (
+        MAX_COVERAGE_DROP,
+        MAX_PERSONALISATION_DROP,
+        MODEL_NAME,
+        register_best,
+    )
 
     metric = str(settings.get("metric", "ndcg_at_10"))
 
-    def rescore(champion: Any) -> float:
+    def rescore(champion: Any) -> dict[str, float]:
         # the champion's configuration fitted on this run's training split, not the champion
         # as fitted: its training data may hold most of this split's test ratings
         _, metrics = refit_and_evaluate(champion, pd.read_parquet(split["train"]),
                                         pd.read_parquet(split["test"]),
                                         pd.read_parquet(items_path), k=k)
-        return float(metrics[metric])
+        return {name: float(value) for name, value in metrics.items()}  # the guard needs all
 
     variant = best["variant"]
     decision = register_best(
@@ -363,6 +369,9 @@ def register_task(best: dict[str, Any], tracked: dict[str, Any], evaluation_key:
         direction=str(settings.get("direction", "maximize")),
         min_improvement=float(settings.get("min_improvement", 0.0)), rescore=rescore,
         model_name=str(settings.get("model_name", MODEL_NAME)), tracking_uri=tracking_uri,
+        max_coverage_drop=float(settings.get("max_coverage_drop", MAX_COVERAGE_DROP)),
+        max_personalisation_drop=float(settings.get("max_personalisation_drop",
+                                                    MAX_PERSONALISATION_DROP)),
     )
     get_run_logger().info(decision.summary())
     return {**asdict(decision), "summary": decision.summary()}
@@ -449,41 +458,3 @@ def combine_task(ratings_path: str, extra_path: str, out_dir: str) -> str:
     target = out / "ratings.parquet"
     merge_new_ratings(read(ratings_path), read(extra_path)).to_parquet(target, index=False)
     return str(target.resolve())
-
-
-# -- monitor -------------------------------------------------------------------------------
-# Not cached: the decision also depends on the cooldown state file and the current time.
-@task(cache_policy=NO_CACHE)
-def drift_task(reference_path: str, current_path: str, items_path: str | None,
-               report_dir: str, name: str, config: Any) -> dict[str, Any]:
-    """Compare a batch of ratings with the training snapshot (``recsys.monitoring.drift.decide``)
-    under ``config`` (a ``MonitorConfig``: thresholds, cooldown, critical columns)."""
-    import pandas as pd
-
-    from recsys.monitoring.drift import decide
-
-    decision = decide(pd.read_parquet(reference_path), pd.read_parquet(current_path),
-                      items=pd.read_parquet(items_path) if items_path else None,
-                      config=config, report_dir=Path(report_dir), name=name)
-    return decision.as_json()
-
-
-@flow(name="monitor")
-def monitor(reference_path: str, current_path: str, items_path: str | None = None,
-            report_dir: str = "reports/drift", name: str = "pipeline",
-            params_path: str = "params.yaml") -> dict[str, Any]:
-    """Drift of ``current_path`` ratings against ``reference_path``; the retraining decision
-    under the ``monitor:`` section of ``params_path``."""
-    logger = get_run_logger()
-    if not available("recsys.monitoring.drift"):
-        logger.warning("monitoring not available (recsys.monitoring.drift missing): skipped")
-        return {"skipped": True, "report": None}
-    if not Path(current_path).is_file():
-        logger.warning("no current batch at %s: monitoring skipped", current_path)
-        return {"skipped": True, "report": None}
-    from recsys.monitoring.drift import MonitorConfig
-
-    config = MonitorConfig.from_params(params_path)
-    decision = drift_task(reference_path, current_path, items_path, report_dir, name, config)
-    logger.info("drift: %s (report %s)", decision.get("reason"), decision.get("report"))
-    return {**decision, "skipped": False}

@@ -114,6 +114,30 @@ def beats(challenger: float, champion: float, *, direction: str, margin: float) 
     return challenger > champion + margin
 
 
+#: Defaults of ``register.max_coverage_drop`` / ``register.max_personalisation_drop``:
+#: the largest relative loss of catalogue coverage / personalisation a challenger may show
+#: against the champion and still take ``champion`` by winning on the metric.
+MAX_COVERAGE_DROP = 0.25
+MAX_PERSONALISATION_DROP = 0.10
+GUARDED = {"coverage": "max_coverage_drop", "personalisation": "max_personalisation_drop"}
+
+
+def guard_reasons(challenger: Mapping[str, float], champion: Mapping[str, float],
+                  limits: Mapping[str, float]) -> list[str]:
+    """Why a challenger that wins on the metric must still not become champion: each guarded
+    metric (``GUARDED``) it loses by more than its limit, relative to the champion's value.
+    A metric either side lacks is not judged."""
+    reasons = []
+    for name, key in GUARDED.items():
+        if name not in challenger or name not in champion or key not in limits:
+            continue
+        before, after = float(champion[name]), float(challenger[name])
+        if before > 0 and (before - after) / before > float(limits[key]):
+            reasons.append(f"{name} {after:.4f} is {(before - after) / before:.0%} below the "
+                           f"champion's {before:.4f} (register.{key} {float(limits[key]):.0%})")
+    return reasons
+
+
 def register_best(
     model_uri: str,
     *,
@@ -126,9 +150,11 @@ def register_best(
     metric: str = "ndcg_at_10",
     direction: Literal["maximize", "minimize"] | str = "maximize",
     min_improvement: float = 0.0,
-    rescore: Callable[[Any], float] | None = None,
+    rescore: Callable[[Any], float | Mapping[str, float]] | None = None,
     model_name: str = MODEL_NAME,
     tracking_uri: str | None = None,
+    max_coverage_drop: float = MAX_COVERAGE_DROP,
+    max_personalisation_drop: float = MAX_PERSONALISATION_DROP,
 ) -> PromotionDecision:
     """Register the run's best variant as ``challenger`` and promote it if it wins.
 
@@ -148,9 +174,12 @@ def register_best(
         rescore: the champion's ``metric`` on the current evaluation data, given its loaded
             (fitted) recommender: re-fit its configuration on the current training data,
             then evaluate (``refit_and_evaluate``); needed when the champion was evaluated
-            on other data.
+            on other data. It may return all the metrics (a mapping), which the guard uses.
         model_name: the registered model.
         tracking_uri: the tracking/registry store.
+        max_coverage_drop, max_personalisation_drop: the promotion guard
+            (``guard_reasons``): a challenger that wins on ``metric`` but loses more than
+            this share of the champion's coverage / personalisation is kept out.
     """
     import mlflow
     from mlflow.exceptions import MlflowException
@@ -195,22 +224,38 @@ def register_best(
     client.set_registered_model_alias(model_name, CHALLENGER, version)
 
     champion_score: float | None = None
+    champion_metrics: dict[str, float] = {}
+    guard: list[str] = []
     if champion is None:
         promoted, reason = True, "promoted: no champion yet"
     else:
         ctags = dict(champion.tags or {})
         if ctags.get("evaluation_key") == evaluation_key and f"metric.{metric}" in ctags:
             champion_score = float(ctags[f"metric.{metric}"])
+            champion_metrics = {k.removeprefix("metric."): float(v) for k, v in ctags.items()
+                                if k.startswith("metric.") and _float(v) is not None}
             how = "recorded score on the same evaluation data"
         elif rescore is not None:
             loaded = load_champion(model_name, CHAMPION, tracking_uri=tracking_uri)
-            champion_score = float(rescore(loaded.recommender))
+            rescored = rescore(loaded.recommender)
+            if isinstance(rescored, Mapping):
+                champion_metrics = {k: float(v) for k, v in rescored.items()}
+                champion_score = champion_metrics[metric]
+            else:
+                champion_score = float(rescored)
             how = "champion's configuration re-fitted on this run's training data"
         else:
             champion_score = None
             how = "champion was evaluated on other data and cannot be re-scored"
         if champion_score is None:
             promoted, reason = False, f"kept champion v{str(champion.version)}: {how}"
+        elif beats(score, champion_score, direction=direction, margin=min_improvement) and (
+                guard := guard_reasons(metrics, champion_metrics, {
+                    "max_coverage_drop": max_coverage_drop,
+                    "max_personalisation_drop": max_personalisation_drop})):
+            promoted = False
+            reason = (f"kept champion v{str(champion.version)}: wins on {metric} but "
+                      f"{'; '.join(guard)} ({how})")
         elif beats(score, champion_score, direction=direction, margin=min_improvement):
             promoted = True
             reason = (f"promoted: beats champion v{str(champion.version)} by more than "
@@ -230,6 +275,9 @@ def register_best(
         "promotion.champion_version": str(champion.version) if champion else "",
         "promotion.champion_score": "" if champion_score is None else repr(champion_score),
         "promotion.reason": reason,
+        "promotion.guard": "; ".join(guard) if guard else "passed",
+        "promotion.max_coverage_drop": str(max_coverage_drop),
+        "promotion.max_personalisation_drop": str(max_personalisation_drop),
     }
     for key, value in decision_tags.items():
         client.set_model_version_tag(model_name, version, key, value)
