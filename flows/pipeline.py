@@ -19,6 +19,7 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.states import Failed
 
 from flows import steps
+from flows.monitor import monitor
 from recsys.monitoring.incoming import incoming_path
 from recsys.params import load_params
 
@@ -184,8 +185,9 @@ def pipeline(
 
     incoming = incoming_path(dataset)
     current = str(incoming) if incoming.is_file() else split["test"]
-    drift = steps.monitor(split["train"], current, tables["items"],
-                          name=f"pipeline-{dataset}", params_path=params_path)
+    drift = monitor(current, dataset, items_path=tables["items"], decide_only=True,
+                    skip_validation=True, params_path=params_path, processed_dir=processed_dir,
+                    tracking_uri=uri, name=f"pipeline-{dataset}")
 
     links = {
         "data-quality": quality.get("docs_index"),
