@@ -19,9 +19,10 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.states import Failed
 
-from flows import steps
 from flows.caching import cached_call
+from flows.monitor import monitor
 from flows.runtime import task_runner
+from flows.stages.combine import combine_task
 from flows.stages.evaluate import evaluate
 from flows.stages.filter import filter_shilling
 from flows.stages.ingest import ingest
@@ -139,7 +140,7 @@ def pipeline(
         if not batch_quality.success:
             return _validation_failed(batch_quality, f"{extra_ratings} (--extra-ratings)")
         ratings = cached_call(
-            steps.combine_task, lambda path: [path], ratings_path=ratings,
+            combine_task, lambda path: [path], ratings_path=ratings,
             extra_path=extra, out_dir=f"data/interim/{dataset}/combined")
         logger.info("training on the dataset plus %s", extra_ratings)
 
@@ -184,8 +185,10 @@ def pipeline(
 
     incoming = incoming_path(dataset)
     current = str(incoming) if incoming.is_file() else split.test
-    drift = steps.monitor(split.train, current, tables.items,
-                          name=f"pipeline-{dataset}", params_path=params_path)
+    drift = monitor(current, dataset, items_path=tables.items, decide_only=True,
+                    skip_validation=True, params_path=params_path,
+                    processed_dir=params.data.processed_dir,
+                    tracking_uri=uri, name=f"pipeline-{dataset}")
 
     links = {
         "data-quality": quality.docs_index,

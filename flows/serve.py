@@ -2,7 +2,8 @@
 
 ``python -m flows.serve`` (with ``PREFECT_API_URL`` pointing at the server) registers
 ``pipeline/nightly-train`` (every night at 02:00) and ``monitor/hourly-monitor`` (every
-hour) and executes their runs in this process until interrupted. ``movierec server``
+hour: the ``flows.monitor`` flow on ``data/new/<dataset>/ratings.parquet``, the newest
+batch) and executes their runs in this process until interrupted. ``movierec server``
 prints or starts the whole setup.
 """
 
@@ -17,9 +18,9 @@ HOURLY_CRON = "0 * * * *"
 def deployments(dataset: str = "ml-100k", tracking_uri: str | None = None,
                 params_path: str = "params.yaml") -> list[Any]:
     """The nightly retraining and hourly monitoring deployments (both read ``params_path``)."""
+    from flows.monitor import monitor
     from flows.pipeline import pipeline
-    from flows.steps import monitor
-    from recsys.monitoring.incoming import incoming_path
+    from recsys.monitoring.incoming import new_batch_path
 
     nightly = pipeline.to_deployment(
         name="nightly-train", cron=NIGHTLY_CRON,
@@ -28,11 +29,12 @@ def deployments(dataset: str = "ml-100k", tracking_uri: str | None = None,
     )
     hourly = monitor.to_deployment(
         name="hourly-monitor", cron=HOURLY_CRON,
-        parameters={"reference_path": f"data/interim/{dataset}/split/train.parquet",
-                    "current_path": str(incoming_path(dataset)),
-                    "items_path": f"data/processed/{dataset}/items.parquet",
-                    "name": "hourly", "params_path": params_path},
-        description="Drift of the newest ratings against the training snapshot.",
+        parameters={"current_path": str(new_batch_path(dataset)), "dataset": dataset,
+                    "name": "hourly", "params_path": params_path,
+                    "tracking_uri": tracking_uri},
+        description="Validate the newest batch, check drift and the champion's quality on it, "
+                    "retrain through the pipeline when it pays (the flow `movierec monitor` "
+                    "runs).",
     )
     return [nightly, hourly]
 

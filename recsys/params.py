@@ -40,7 +40,7 @@ from recsys.monitoring.drift import MonitorConfig
 from recsys.serving.config import ServeConfig
 from recsys.shilling.detectors import DETECTORS
 from recsys.shilling.filter import FilterConfig
-from recsys.tracking.registry import MODEL_NAME
+from recsys.tracking.registry import MAX_COVERAGE_DROP, MAX_PERSONALISATION_DROP, MODEL_NAME
 from recsys.validation.suites import ValidateConfig
 
 DEFAULT_PARAMS = Path("params.yaml")
@@ -92,6 +92,9 @@ class RegisterConfig(BaseModel):
             ``RegisterConfig``, ``ndcg_at_<evaluate.k>`` once part of :class:`Params`.
         direction: whether a larger or a smaller ``metric`` is better.
         min_improvement: the margin a challenger must beat the champion by.
+        max_coverage_drop, max_personalisation_drop: the promotion guard: the largest
+            relative loss of catalogue coverage / personalisation a winning challenger may
+            show against the champion (``recsys.tracking.registry.guard_reasons``).
     """
 
     model_config = STRICT
@@ -100,6 +103,8 @@ class RegisterConfig(BaseModel):
     metric: str | None = None
     direction: Literal["maximize", "minimize"] = "maximize"
     min_improvement: float = Field(0.0, ge=0.0)
+    max_coverage_drop: float = Field(MAX_COVERAGE_DROP, ge=0.0, le=1.0)
+    max_personalisation_drop: float = Field(MAX_PERSONALISATION_DROP, ge=0.0, le=1.0)
 
     def metric_for(self, k: int) -> str:
         """``metric``, or the default metric for list length ``k`` when it is unset."""

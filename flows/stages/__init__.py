@@ -1,5 +1,6 @@
 """The pipeline's stages, one module each: ingest, validate, filter, train, evaluate,
-register, package (the monitoring steps are in ``flows.steps``).
+register, package, and combine (new ratings joined to the data for a drift retrain); the
+monitoring flow is ``flows.monitor``.
 
 Each module holds the stage's Prefect tasks and flow, thin wrappers around one ``recsys``
 (or ``bentos``) call, and the typed result the stage hands to the next. Large objects

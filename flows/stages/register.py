@@ -75,17 +75,17 @@ def register_task(best: dict[str, Any], tracked: dict[str, Any], evaluation_key:
         return refit_and_evaluate(champion, pd.read_parquet(split["train"]),
                                   pd.read_parquet(split["test"]), pd.read_parquet(items_path), k=k)
 
-    def rescore(champion: Any) -> float:
-        return float(refit(champion)[1][metric])
+    def rescore(champion: Any) -> dict[str, float]:  # every metric: the guard needs them
+        return {name: float(value) for name, value in refit(champion)[1].items()}
 
     def compare(champion: Any) -> Comparison:
-        refitted, _ = refit(champion)
+        refitted, champion_metrics = refit(champion)
         interval = compare_models(load_model(best["model_dir"]), refitted,
                                   pd.read_parquet(split["test"]), metric, k=k)
         sign = 1.0 if config.direction == "maximize" else -1.0
         low, high = sorted((sign * interval.low, sign * interval.high))
         return Comparison(interval.mean_a, interval.mean_b, low, high, interval.n_users,
-                          interval.confidence)
+                          interval.confidence, champion_metrics)
 
     try:
         per_user_metric(metric)
@@ -100,6 +100,8 @@ def register_task(best: dict[str, Any], tracked: dict[str, Any], evaluation_key:
         direction=config.direction, min_improvement=config.min_improvement,
         rescore=rescore, compare=compare if paired else None,
         model_name=registered_name(config.model_name, dataset), tracking_uri=tracking_uri,
+        max_coverage_drop=config.max_coverage_drop,
+        max_personalisation_drop=config.max_personalisation_drop,
     )
     get_run_logger().info(decision.summary())
     return {**asdict(decision), "summary": decision.summary()}

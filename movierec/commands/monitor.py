@@ -26,20 +26,6 @@ def _monitor_config(params_path: Path, **overrides: Any) -> Any:
         return MonitorConfig.from_params(params_path, **overrides)
 
 
-def _validate_batch(current: Path, items: Path | None, dataset: str) -> None:
-    """The same Great Expectations gate as the pipeline, in batch mode (no volume bounds)."""
-    from recsys.validation.validate import validate_tables
-
-    result = validate_tables(current, items, dataset=dataset, batch=True,
-                             docs_dir=Path("reports/data-quality/batches"))
-    if not result.success:
-        print_json_line({"drift_detected": None, "retrain": False, "drift_share": None,
-                         "drifted_columns": [], "report": None,
-                         "reason": "batch rejected by validation"})
-        fail(f"{current} was rejected by validation; nothing was compared or retrained:\n"
-             f"{result.summary}")
-
-
 def monitor(
     current: Annotated[Path, typer.Option(help="New ratings batch (CSV or Parquet).")],
     reference: Annotated[Path | None, typer.Option(
@@ -60,12 +46,12 @@ def monitor(
     """Compare a new ratings batch (and served traffic) with the training data; retrain on drift.
 
     Prints the decision as one JSON line (drift_detected, retrain, drift_share,
-    drifted_columns, report, ...).
+    drifted_columns, report, ...). The work is the ``monitor`` flow (``flows.monitor``);
+    the inputs are checked here first so that a bad one is one readable line.
     """
     from recsys.data.interactions import read_ratings
     from recsys.data.tables import read_table_file
-    from recsys.monitoring.drift import decide, read_inference_log, record_retrain
-    from recsys.monitoring.incoming import incoming_path, training_snapshot
+    from recsys.monitoring.drift import read_inference_log
 
     default_reference = reference is None
     reference = reference or processed_dir / dataset / "ratings.parquet"
@@ -73,119 +59,130 @@ def monitor(
     for path in (current, reference):
         if not path.is_file():
             fail(f"{path}: no such file")
-    if not skip_validation:
-        _validate_batch(current, items if items.is_file() else None, dataset)
     with user_errors():
-        ref = read_ratings(reference)
-        if default_reference:  # plus what the earlier retrains learnt from
-            ref = training_snapshot(ref, incoming_path(dataset))
-        cur = read_ratings(current)
-        item_table = read_table_file(items, "items table") if items.is_file() else None
-    config = _monitor_config(params)
-    serving_ref = serving_cur = None
+        read_ratings(reference)
+        if items.is_file():
+            read_table_file(items, "items table")
+    _monitor_config(params)
     if inference_log is not None:
         if not inference_log.is_file():
             fail(f"--inference-log {inference_log}: no such file")
         with user_errors():
-            serving_cur = read_inference_log(inference_log)
-        serving_ref = _serving_reference(ref, serving_cur)
-    with working("computing drift reports (Evidently)"):
-        decision = decide(ref, cur, items=item_table, serving_reference=serving_ref,
-                          serving_current=serving_cur, config=config, report_dir=report_dir,
-                          state_path=state)
-    payload = decision.as_json()
-    if decision.retrain and not decide_only:
-        payload["retrain_run"] = _retrain(dataset, cur, params)
-        record_retrain(state, run=payload["retrain_run"].get("mlflow_run_id"))
-    elif decision.retrain:
-        payload["retrain_run"] = None
+            read_inference_log(inference_log)
+    from flows.prefect_server import ephemeral_server
+    from flows.run_lock import RunLockedError, run_lock
+    from flows.runtime import configure
+
+    def note(message: str) -> None:
+        console.print(f"[yellow]{message}[/]", highlight=False)
+
+    home = configure()  # before Prefect is imported: it reads its settings then
+    from flows.monitor import REJECTED, RetrainError
+    from flows.monitor import monitor as monitor_flow
+
+    try:  # a retrain is a pipeline run: the same lock and server clean-up as `movierec run`
+        with run_lock(notify=note), ephemeral_server(home, notify=note), \
+                working("validating the batch and computing drift (Evidently)"):
+            payload = monitor_flow(
+                current_path=str(current), dataset=dataset,
+                reference_path=None if default_reference else str(reference),
+                items_path=str(items) if items.is_file() else None,
+                inference_log=str(inference_log) if inference_log else None,
+                decide_only=decide_only, skip_validation=skip_validation,
+                params_path=str(params), processed_dir=str(processed_dir),
+                report_dir=str(report_dir), state_path=str(state))
+    except (RetrainError, RunLockedError) as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        fail("interrupted; the temporary Prefect server was stopped", code=130)
+    except Exception as exc:
+        fail(f"monitoring failed: {error_message(exc)}")
+    if payload.get("rejected"):
+        print_json_line(dict(REJECTED))
+        fail(f"{current} was rejected by validation; nothing was compared or retrained:\n"
+             f"{payload['summary']}")
     print_json_line(payload)
-    console.print(f"[bold]{'drift' if decision.drift_detected else 'no drift'}[/]: "
-                  f"{decision.reason}; report {decision.report}")
+    console.print(f"[bold]{'drift' if payload['drift_detected'] else 'no drift'}[/]: "
+                  f"{payload['reason']}; report {payload['report']}")
 
 
-def _serving_reference(reference: Any, served: Any) -> Any:
-    """What the current champion recommends to a sample of training users (None: no champion)."""
-    from recsys.monitoring.features import comparable_served_lists, serving_reference
-
+def _champion_variant(processed_dir: Path, dataset: str) -> str:
+    """The registry champion's variant; else the best variant of ``metrics.json``; else
+    ``ease`` (the project's strongest ranker)."""
     try:
         from recsys.tracking.registry import load_champion
 
-        champion = load_champion()
-    except Exception as exc:  # no registry or no champion yet: no prediction-drift check
-        console.print(f"[yellow]no champion to build the serving reference ({exc})[/]")
-        return None
-    lengths = comparable_served_lists(served)["items"].map(len).tolist() if len(served) else []
-    return serving_reference(champion.recommender, reference, list_lengths=lengths)
-
-
-def _retrain(dataset: str, batch: Any, params: Path) -> dict[str, Any]:
-    """Rerun the training pipeline on the dataset plus the incoming ratings and the batch.
-
-    The batch joins the incoming ratings only when the pipeline completes; a failed retrain
-    leaves them as they were, so the batch is still new data at the next check.
-    """
-    from flows.launch import configured_pipeline
-    from recsys.monitoring.incoming import incoming_path, staged_batch
-
-    pipeline = configured_pipeline()
-    with staged_batch(incoming_path(dataset), batch) as extra, working(
-            "retraining: running the pipeline on the dataset plus the new ratings"):
-        try:
-            state: Any = pipeline(dataset=dataset, params_path=str(params),
-                                  extra_ratings=str(extra), skip_package=True, return_state=True)
-        except Exception as exc:  # the flow could not run at all (e.g. no Prefect server)
-            fail(f"retraining pipeline could not run: {error_message(exc)}; the batch was not "
-                 "added to the incoming data")
-        if not state.is_completed():  # fail() raises: the batch stays out of the incoming data
-            fail(f"retraining pipeline {state.name.lower()}: {state.message}; the batch was "
-                 "not added to the incoming data")
-    summary = state.result()
-    return {"mlflow_run_id": summary.get("mlflow_run_id"), "decision": summary.get("decision"),
-            "tracking_uri": summary.get("tracking_uri")}
+        variant = load_champion(dataset=dataset).variant
+        if variant:
+            return str(variant)
+    except Exception as exc:  # no registry or no champion yet
+        console.print(f"[yellow]no champion in the registry ({error_message(exc)})[/]")
+    try:
+        return str(json.loads(Path("metrics.json").read_text())["best"]["variant"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "ease"
 
 
 def simulate(
     dataset: Annotated[str, typer.Option(help="Registry name.")] = "ml-100k",
-    model: Annotated[str, typer.Option(help="Model to retrain.")] = "item_knn",
-    initial_weeks: Annotated[int, typer.Option(help="Weeks of data for the first model.")] = 8,
+    model: Annotated[str | None, typer.Option(
+        help="Variant to retrain (default: the champion's variant).")] = None,
+    initial_weeks: Annotated[int, typer.Option(
+        help="Spans (weeks by default) of data for the first model.")] = 8,
+    span_days: Annotated[float | None, typer.Option(
+        help="Length of one batch in days (default: monitor.span_days).")] = None,
     cooldown_hours: Annotated[float | None, typer.Option(help="Override the cooldown.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstraps.")] = 0,
+    checks: Annotated[bool, typer.Option(
+        help="Also run the reference-like and injected-shift checks.")] = False,
     params: Annotated[Path, typer.Option(help="Parameter file.")] = Path("params.yaml"),
     processed_dir: Annotated[Path, typer.Option(help="Processed tables root.")] = Path("data/processed"),
     out: Annotated[Path, typer.Option(help="Markdown result.")] = Path(
-        "benchmarks/results/drift-simulation.md"),
+        "reports/drift-simulation/drift-simulation.md"),
+    json_path: Annotated[Path | None, typer.Option(
+        "--json", help="Also write the result as JSON (dataset, model, batches, policies).")] = None,
 ) -> None:
-    """Replay the dataset in time order: weekly batches, drift checks, retraining on drift."""
+    """Replay the dataset in time order: batches, drift and quality checks, four policies."""
     from rich.progress import Progress
 
     from recsys.data.interactions import load_processed
+    from recsys.monitoring.simulation import fitter, trigger_checks
     from recsys.monitoring.simulation import simulate as run_simulation
-    from recsys.monitoring.simulation import write_report
+    from recsys.monitoring.simulation_report import write_report
+    from recsys.params import section
 
     with user_errors():
         ratings, items, _ = load_processed(dataset, processed_dir)
-    config = _monitor_config(params, cooldown_hours=cooldown_hours)
+        variant = model or _champion_variant(processed_dir, dataset)
+        variant_params = dict(section("train", params).get(variant) or {})
+    overrides = {"cooldown_hours": cooldown_hours, "span_days": span_days}
+    config = _monitor_config(params, **overrides)
     with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
-        task = bar.add_task("replaying weekly batches", total=None)
+        task = bar.add_task(f"replaying batches ({variant})", total=None)
 
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
             if not console.is_terminal and (done % 10 == 0 or done == total):
-                console.print(f"replaying weekly batches: {done}/{total}", highlight=False)
+                console.print(f"replaying batches: {done}/{total}", highlight=False)
 
-        result = run_simulation(
-            ratings, items, model=model, initial_weeks=initial_weeks, config=config,
-            report_dir=Path("reports/drift-simulation"), progress=progress,
-        )
-    write_report(result, out, out.with_suffix(".png"))
-    means = result.batches[["ndcg_static", "ndcg_on_drift", "ndcg_always"]].mean()
+        with user_errors():
+            result = run_simulation(ratings, items, dataset=dataset, model=variant,
+                                    params=variant_params, initial_spans=initial_weeks,
+                                    config=config, seed=seed, progress=progress)
+            checked = (trigger_checks(ratings, items, fit=fitter(variant, variant_params, items),
+                                      initial_spans=initial_weeks, config=config, seed=seed)
+                       if checks else None)
+    write_report([(result, checked)], out, out.with_suffix(".png"))
+    payload = result.as_json()
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(payload, indent=2) + "\n")
+    pol = payload["policies"]
     console.print(
-        f"[green]simulated[/] {len(result.batches)} weekly batches: {result.retrains} retrains; "
-        f"mean NDCG@10 static {means['ndcg_static']:.4f}, on drift {means['ndcg_on_drift']:.4f}, "
-        f"weekly {means['ndcg_always']:.4f} -> {out}"
-    )
-    typer.echo(json.dumps({"batches": len(result.batches), "retrains": result.retrains,
-                           **{k: round(float(v), 4) for k, v in means.items()}}))
+        f"[green]simulated[/] {payload['batches']} batches of {dataset} with {variant}: "
+        + ", ".join(f"{name} {p['mean_ndcg_at_10']:.4f} ({p['retrains']} retrains)"
+                    for name, p in pol.items()) + f" -> {out}")
+    typer.echo(json.dumps(payload))
 
 
 def register(app: typer.Typer) -> None:

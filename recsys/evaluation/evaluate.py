@@ -1,8 +1,10 @@
 """Evaluate a fitted recommender on held-out ratings: one dict of MLflow-safe metrics.
 
 Keys (``k = 10`` shown): ``precision_at_10``, ``recall_at_10``, ``ndcg_at_10``,
-``map_at_10``, ``hit_rate_at_10``, ``mrr``, ``coverage``, ``novelty``, ``diversity``,
-``fit_seconds``, ``recommend_seconds``, and ``rmse``, ``mae`` for models whose scores are
+``map_at_10``, ``hit_rate_at_10``, ``mrr``, the recommendation-quality metrics of
+``recsys.evaluation.beyond_accuracy`` (``coverage``, ``avg_rec_popularity``,
+``gini_exposure``, ``novelty``, ``personalisation``, ``diversity``), ``fit_seconds``,
+``recommend_seconds``, and ``rmse``, ``mae`` for models whose scores are
 rating predictions (``predicts_ratings``); the two are absent for the others.
 
 Every distinct test user gets a top-``k`` list with their training items excluded (unknown
@@ -23,6 +25,8 @@ from scipy import sparse
 import recsys.evaluation.metrics as metrics
 from recsys.data.interactions import Interactions, Vocabulary
 from recsys.data.schema import ITEM_ID, RATING, USER_ID
+from recsys.evaluation.beyond_accuracy import KEYS as BEYOND_ACCURACY
+from recsys.evaluation.beyond_accuracy import beyond_accuracy
 from recsys.models import BaseRecommender, create, model_class
 
 RANKING_KEYS = ("precision", "recall", "ndcg", "map", "hit_rate")
@@ -33,7 +37,7 @@ def metric_keys(k: int = 10, *, with_ratings: bool = True) -> list[str]:
     keys = [f"{name}_at_{k}" for name in RANKING_KEYS] + ["mrr"]
     if with_ratings:
         keys += ["rmse", "mae"]
-    return keys + ["coverage", "novelty", "diversity", "fit_seconds", "recommend_seconds"]
+    return keys + [*BEYOND_ACCURACY, "fit_seconds", "recommend_seconds"]
 
 
 def _index_matrix(
@@ -99,6 +103,8 @@ def list_metrics(
                   train_item_index[known]]), axis=1
     )
     item_user_counts = np.bincount(pairs[1], minlength=len(items))
+    quality = beyond_accuracy(rec_index, item_user_counts, len(train.users),
+                              _item_vectors(items, train))
     return {
         f"precision_at_{k}": metrics.precision_at_k(hits, k),
         f"recall_at_{k}": metrics.recall_at_k(hits, n_relevant),
@@ -106,9 +112,7 @@ def list_metrics(
         f"map_at_{k}": metrics.map_at_k(hits, n_relevant),
         f"hit_rate_at_{k}": metrics.hit_rate_at_k(hits),
         "mrr": metrics.mrr(hits),
-        "coverage": metrics.catalogue_coverage(rec_index, len(items)),
-        "novelty": metrics.novelty(rec_index, item_user_counts, len(train.users)),
-        "diversity": metrics.intra_list_diversity(rec_index, _item_vectors(items, train)),
+        **quality,
     }
 
 
@@ -141,7 +145,7 @@ def evaluate_model(
         predicted = model.predict(test[USER_ID].to_numpy(), test[ITEM_ID].to_numpy())
         result["rmse"] = metrics.rmse(test[RATING].to_numpy(), predicted)
         result["mae"] = metrics.mae(test[RATING].to_numpy(), predicted)
-    for key in ("coverage", "novelty", "diversity"):
+    for key in BEYOND_ACCURACY:
         result[key] = listed[key]
     result["fit_seconds"] = float(getattr(model, "fit_seconds_", float("nan")))
     result["recommend_seconds"] = float(recommend_seconds)

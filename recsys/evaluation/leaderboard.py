@@ -21,7 +21,8 @@ TIMINGS = ("fit_seconds", "recommend_seconds")
 def shown_columns(k: int) -> list[str]:
     """The leaderboard's markdown columns for list length ``k``."""
     return ["rank", "variant", f"ndcg_at_{k}", f"precision_at_{k}", f"recall_at_{k}",
-            f"map_at_{k}", f"hit_rate_at_{k}", "mrr", "coverage", "novelty", "rmse", *TIMINGS]
+            f"map_at_{k}", f"hit_rate_at_{k}", "mrr", "coverage", "avg_rec_popularity",
+            "gini_exposure", "novelty", "personalisation", "diversity", "rmse", *TIMINGS]
 
 
 def plotted_columns(k: int) -> list[str]:

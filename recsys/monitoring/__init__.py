@@ -1,8 +1,10 @@
 """Drift monitoring: compare new ratings and served traffic with the training snapshot.
 
 ``features`` turns ratings batches and the inference log into monitored columns (and builds
-the serving reference: what the model serves to training users), ``drift`` runs the
+the serving reference: what the model serves to training users), ``trigger`` holds the
+like-with-like drift statistics and the champion's quality signal, ``drift`` runs the
 Evidently reports and decides whether to retrain (with a cooldown), ``incoming`` keeps the
-new ratings that completed retrains learnt from, and ``simulation`` replays MovieLens in
-time order to measure what retraining on drift buys.
+reference (the processed ratings plus the batches completed retrains learnt from), and
+``simulation`` replays a dataset in time order to measure what each retraining policy buys
+(``simulation_report`` writes it up).
 """

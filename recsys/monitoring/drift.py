@@ -10,6 +10,7 @@ whether to retrain. Thresholds come from the ``monitor:`` section of ``params.ya
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from recsys.evaluation.beyond_accuracy import served_lists_quality
 from recsys.monitoring.features import (
     RATING_CATEGORICAL,
     RATING_NUMERIC,
@@ -25,9 +27,11 @@ from recsys.monitoring.features import (
     SERVING_NUMERIC,
     batch_stats,
     comparable_served_lists,
+    first_genre,
     rating_features,
     serving_features,
 )
+from recsys.monitoring.trigger import calibrate, quality_baseline, quality_drop, score_batch
 from recsys.serving.inference_log import iter_log
 
 DEFAULT_REPORT_DIR = Path("reports/drift")
@@ -49,9 +53,24 @@ class MonitorConfig(BaseModel):
         min_served_lists: with fewer comparable served lists, prediction drift is reported
             but not acted on (the drift distances of small samples are mostly noise: two
             samples of 1,000 lists from one distribution differ by 0.04-0.08).
-        critical_columns: columns whose drift alone triggers retraining (a rating shift, a
-            genre shift or a burst of new users or items matters even when the other
-            columns are stable).
+        critical_columns: columns of the Evidently report whose drift is listed among the
+            reasons (the report compares the batch with the whole training snapshot, so it
+            describes; the like-with-like statistics below decide).
+        span_days: the span of one batch; the reference's spans of this length are what an
+            ordinary batch looks like (``recsys.monitoring.trigger``).
+        calibration_spans: how many of the reference's last spans give the null
+            distribution of each statistic.
+        z_threshold: a statistic drifts when ``weight * robust z`` passes this (3.5 is the
+            Iglewicz-Hoaglin outlier rule).
+        column_weights: how much a shift of each statistic (``new_user``, ``new_item``,
+            ``rating``, ``genre``) costs the champion; 0 reports it without acting.
+        quality_spans: the reference's last spans that give the champion's expected NDCG@10
+            (a model of its kind trained without them, scored on them).
+        quality_z: retrain when the champion's NDCG@10 on a batch (paired against the
+            batch's trend) falls more than this many spreads below the expected level. 1.0
+            (one-sided 84 %): a missed week of a stale champion costs more than a retrain,
+            and reference-like batches stay well inside it (benchmarks/results/
+            drift-simulation.md).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -62,6 +81,13 @@ class MonitorConfig(BaseModel):
     min_batch_rows: int = Field(100, ge=1)
     min_served_lists: int = Field(200, ge=1)
     critical_columns: tuple[str, ...] = ("rating", "genre", "new_user", "new_item")
+    span_days: float = Field(7.0, gt=0)
+    calibration_spans: int = Field(8, ge=2)
+    z_threshold: float = Field(3.5, gt=0)
+    column_weights: dict[str, float] = Field(
+        default_factory=lambda: {"new_user": 1.0, "new_item": 1.0, "rating": 1.0, "genre": 1.0})
+    quality_spans: int = Field(4, ge=2)
+    quality_z: float = Field(1.0, gt=0)
 
     @classmethod
     def from_params(cls, path: str | Path, **overrides: Any) -> MonitorConfig:
@@ -90,6 +116,11 @@ class DriftDecision:
     prediction_drift: dict[str, float] | None = None
     summary: str | None = None
     checked_at: str = ""
+    statistics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    quality: dict[str, Any] | None = None
+    quality_drop: bool = False
+    evidently_drifted_columns: list[str] = field(default_factory=list)
+    recommendation_quality: dict[str, float] | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The decision with its five contract keys first."""
@@ -194,6 +225,8 @@ def decide(
     now: datetime | None = None,
     name: str | None = None,
     html: bool = True,
+    champion: Any | None = None,
+    refit: Callable[[pd.DataFrame], Any] | None = None,
 ) -> DriftDecision:
     """Compare ``current`` ratings (and served traffic) with ``reference`` and decide.
 
@@ -213,6 +246,14 @@ def decide(
         now: the decision time (tests and simulations set it).
         name: file stem of the report (default: a timestamp).
         html: write the HTML reports (the JSON summary is always written).
+        champion: the model being served, fitted on ``reference``: its NDCG@10 on the
+            batch is the quality signal (``None``: no quality check).
+        refit: ``ratings -> model of the champion's kind`` for the expected quality level
+            (``recsys.monitoring.trigger.quality_baseline``; one extra fit).
+
+    The Evidently reports compare the batch with the whole snapshot and are kept for
+    reading; the decision comes from ``recsys.monitoring.trigger``: the like-with-like
+    statistics weighted by ``column_weights``, the champion's quality, and served traffic.
     """
     config = config or MonitorConfig()
     now = now or datetime.now(UTC)
@@ -229,6 +270,7 @@ def decide(
                             config.drift_share_threshold)
     snapshots = [data.snapshot]
     prediction: dict[str, float] | None = None
+    recommendation_quality: dict[str, float] | None = None
     served_lists = 0
     if serving_reference is not None and serving_current is not None and len(serving_current):
         srv_ref = serving_features(serving_reference, reference, items)
@@ -239,6 +281,13 @@ def decide(
                                       config.drift_share_threshold)
             snapshots.append(served.snapshot)
             prediction = dict(served.scores)
+            lists = comparable_served_lists(serving_current)["items"].tolist()
+            recommendation_quality = {
+                **{f"served_{k}": v for k, v in
+                   served_lists_quality(lists, reference, items).items()},
+                **{f"reference_{k}": v for k, v in served_lists_quality(
+                    serving_reference["items"].tolist(), reference, items).items()},
+            }
             prediction["cold_start_share"] = float((srv_cur["cold_start"] == "yes").mean())
             if html:
                 served.snapshot.save_html(str(report_dir / f"{stamp}-serving.html"))
@@ -250,19 +299,37 @@ def decide(
         v >= config.prediction_drift_threshold
         for k, v in (prediction or {}).items() if k in SERVING_NUMERIC
     )
+    genre = first_genre(items)
+    calibration = calibrate(reference, genre, span_days=config.span_days,
+                            spans=config.calibration_spans, min_rows=config.min_batch_rows)
+    scores = score_batch(reference, current, calibration, genre, weights=config.column_weights,
+                         z_threshold=config.z_threshold)
+    drifted = [c for c, score in scores.items() if score.drifted]
+    quality = None
+    if champion is not None:
+        baseline = (quality_baseline(refit, reference, span_days=config.span_days,
+                                     spans=config.quality_spans, min_rows=config.min_batch_rows)
+                    if refit is not None else None)
+        quality = quality_drop(champion, reference, current, baseline,
+                               z_threshold=config.quality_z, min_rows=config.min_batch_rows)
+    quality_dropped = quality is not None and quality.dropped
+    drift = bool(drifted) or prediction_drift
+    reasons = [f"like-with-like drift in {', '.join(drifted)}" if drifted else
+               f"no like-with-like drift ({len(calibration.spans)} reference spans of "
+               f"{config.span_days:g} days)"]
     critical = [c for c in data.drifted if c in config.critical_columns]
-    drift = data.share >= config.drift_share_threshold or bool(critical) or prediction_drift
-    reasons = [f"{data.share:.0%} of rating columns drifted "
-               f"(threshold {config.drift_share_threshold:.0%})"]
     if critical:
-        reasons.append(f"critical column(s) drifted: {', '.join(critical)}")
+        reasons.append(f"Evidently (batch against the whole snapshot) flags: "
+                       f"{', '.join(critical)}")
+    if quality is not None:
+        reasons.append(quality.reason)
     if prediction is not None and served_lists < config.min_served_lists:
         reasons.append(f"only {served_lists} served lists (min_served_lists "
                        f"{config.min_served_lists}): prediction drift not acted on")
     elif prediction is not None:
         reasons.append("prediction drift" if prediction_drift else "no prediction drift")
-    retrain = drift
-    if drift and len(current) < config.min_batch_rows:
+    retrain = drift or quality_dropped
+    if retrain and len(current) < config.min_batch_rows:
         retrain = False
         reasons.append(f"batch of {len(current)} rows is below min_batch_rows")
     left = cooldown_remaining(config, state_path, now)
@@ -273,7 +340,7 @@ def decide(
         drift_detected=drift,
         retrain=retrain,
         drift_share=round(data.share, 4),
-        drifted_columns=data.drifted,
+        drifted_columns=drifted,
         report=str(html_path) if html else None,
         reason="; ".join(reasons),
         batch_rows=len(current),
@@ -281,6 +348,11 @@ def decide(
         prediction_drift=prediction,
         summary=str(report_dir / f"{stamp}.json"),
         checked_at=now.isoformat(),
+        statistics={c: asdict(score) for c, score in scores.items()},
+        quality=asdict(quality) if quality is not None else None,
+        quality_drop=quality_dropped,
+        evidently_drifted_columns=data.drifted,
+        recommendation_quality=recommendation_quality,
     )
     Path(decision.summary or "").write_text(
         json.dumps({**decision.as_json(), "batch": batch_stats(reference, current)},

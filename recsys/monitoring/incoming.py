@@ -19,6 +19,8 @@ from recsys.data.interactions import read_ratings
 from recsys.data.prepare import merge_new_ratings
 
 INCOMING_DIR = Path("data/incoming")
+#: Where the scheduled monitor looks for the newest batch of a dataset.
+NEW_BATCH_DIR = Path("data/new")
 
 
 def incoming_path(dataset: str, root: Path = INCOMING_DIR) -> Path:
@@ -31,6 +33,19 @@ def training_snapshot(ratings: pd.DataFrame, incoming: Path) -> pd.DataFrame:
     if not incoming.is_file():
         return ratings
     return merge_new_ratings(ratings, read_ratings(incoming))
+
+
+def monitoring_reference(dataset: str, processed_dir: Path = Path("data/processed"),
+                         root: Path = INCOMING_DIR) -> pd.DataFrame:
+    """The one reference monitoring compares batches with: the data the current champion's
+    pipeline trained on (the processed ratings) plus the batches retrains have learnt from."""
+    return training_snapshot(read_ratings(processed_dir / dataset / "ratings.parquet"),
+                             incoming_path(dataset, root))
+
+
+def new_batch_path(dataset: str, root: Path = NEW_BATCH_DIR) -> Path:
+    """Where new ratings of ``dataset`` land for the scheduled monitor."""
+    return root / dataset / "ratings.parquet"
 
 
 @contextmanager

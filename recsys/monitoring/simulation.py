@@ -1,10 +1,19 @@
-"""Replay a dataset in time order: monitor weekly batches, retrain on drift, measure NDCG@10.
+"""Replay a dataset in time order and measure what each retraining policy buys.
 
-Three policies are compared on the same batches: ``static`` (trained once on the first
-weeks), ``on_drift`` (retrained on everything seen so far when ``decide`` says so, cooldown
-included) and ``always`` (retrained before every batch: the upper bound, at the highest
-cost). Each batch is scored before it is learnt from: the models recommend for the batch's
-users (known or not) and the batch's ratings are the relevant items.
+The ratings are cut into batches of ``span_days`` after an initial training period. Four
+policies are compared on the same batches, each batch scored (NDCG@10, the batch's ratings
+being the relevant items) before it is learnt from:
+
+- ``never``: trained once on the initial period;
+- ``every_batch``: retrained on everything seen before each batch (the upper bound);
+- ``on_drift``: retrained when the like-with-like data statistics drift
+  (``recsys.monitoring.trigger.score_batch``);
+- ``on_quality``: retrained when the champion's NDCG@10 on a batch drops below its
+  expected level (``recsys.monitoring.trigger.quality_drop``).
+
+A retrain decided on the last batch is not counted: no later batch is scored with it.
+``trigger_checks`` measures the trigger itself on reference-like batches (which must not
+trigger) and on injected shifts (which must).
 """
 
 from __future__ import annotations
@@ -12,173 +21,275 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from recsys.data.interactions import Interactions
-from recsys.data.schema import ITEM_ID, TIMESTAMP, USER_ID
+from recsys.data.schema import ITEM_ID, RATING, TIMESTAMP, USER_ID
 from recsys.models import BaseRecommender, create
-from recsys.monitoring.drift import MonitorConfig, decide, record_retrain
+from recsys.monitoring.drift import MonitorConfig
+from recsys.monitoring.features import first_genre
+from recsys.monitoring.trigger import (
+    DAY,
+    Calibration,
+    QualityBaseline,
+    batch_ndcg_per_user,
+    calibrate,
+    quality_baseline,
+    quality_drop,
+    score_batch,
+    span_index,
+)
 
-WEEK = 7 * 24 * 3600
+POLICIES = ("never", "every_batch", "on_drift", "on_quality")
+Fit = Callable[[pd.DataFrame], BaseRecommender]
 
 
 @dataclass
 class SimulationResult:
-    """One row per batch plus the settings."""
+    """One row per batch, the policies' summaries and the settings."""
 
     batches: pd.DataFrame
     model: str
-    initial_weeks: int
-    retrains: int
+    dataset: str
+    policies: dict[str, dict[str, float | int]]
     settings: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``movierec simulate --json`` contract."""
+        return {"dataset": self.dataset, "model": self.model, "batches": len(self.batches),
+                "policies": {name: dict(self.policies[name]) for name in POLICIES}}
 
 
 def batch_ndcg(model: BaseRecommender, batch: pd.DataFrame, k: int = 10) -> float:
     """Mean NDCG@k over the batch's users, the batch's items being the relevant ones."""
-    truth = batch.groupby(USER_ID)[ITEM_ID].apply(set)
-    recs = model.recommend(truth.index.to_numpy(), k=k).frame
-    discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    scores = []
-    grouped: dict[Any, pd.DataFrame] = dict(tuple(recs.groupby(USER_ID)))
-    for user, relevant in truth.items():
-        got = grouped.get(user)
-        items = got[ITEM_ID].to_numpy() if got is not None else np.array([], dtype=np.int64)
-        gains = np.isin(items, list(relevant)).astype(float)
-        dcg = float((gains * discounts[: len(gains)]).sum())
-        ideal = float(discounts[: min(len(relevant), k)].sum())
-        scores.append(dcg / ideal if ideal else 0.0)
-    return float(np.mean(scores)) if scores else float("nan")
+    scores = batch_ndcg_per_user(model, batch, k)
+    return float(scores.mean()) if scores.size else float("nan")
+
+
+def fitter(model: str, params: dict[str, Any] | None, items: pd.DataFrame | None) -> Fit:
+    """``frame -> fitted model`` for the variant ``model``."""
+    def fit(frame: pd.DataFrame) -> BaseRecommender:
+        return create(model, **(params or {})).fit(Interactions.from_frame(frame, items))
+
+    return fit
+
+
+@dataclass
+class Champion:
+    """A policy's current model, what it learnt from, and its trigger baselines."""
+
+    model: BaseRecommender
+    data: pd.DataFrame
+    calibration: Calibration
+    quality: QualityBaseline | None
+
+
+def train_champion(fit: Fit, data: pd.DataFrame, genre: pd.Series, config: MonitorConfig,
+                   *, with_quality: bool = True) -> Champion:
+    """Fit the model and the trigger's baselines on ``data``."""
+    calibration = calibrate(data, genre, span_days=config.span_days,
+                            spans=config.calibration_spans, min_rows=config.min_batch_rows)
+    quality = (quality_baseline(fit, data, span_days=config.span_days,
+                                spans=config.quality_spans, min_rows=config.min_batch_rows)
+               if with_quality else None)
+    return Champion(fit(data), data, calibration, quality)
+
+
+@dataclass(frozen=True)
+class TriggerOutcome:
+    """What the trigger says about one batch."""
+
+    drift: bool
+    quality: bool
+    drifted: list[str]
+    ndcg: float | None
+    threshold: float
+
+
+def check(champion: Champion, batch: pd.DataFrame, genre: pd.Series, config: MonitorConfig,
+          seed: int = 0) -> TriggerOutcome:
+    """The data-drift and quality verdicts on ``batch`` (small batches never trigger)."""
+    scores = score_batch(champion.data, batch, champion.calibration, genre,
+                         weights=config.column_weights, z_threshold=config.z_threshold,
+                         seed=seed)
+    drifted = [name for name, score in scores.items() if score.drifted]
+    quality = quality_drop(champion.model, champion.data, batch, champion.quality,
+                           z_threshold=config.quality_z, min_rows=config.min_batch_rows,
+                           seed=seed)
+    big = len(batch) >= config.min_batch_rows
+    return TriggerOutcome(big and bool(drifted), big and quality.dropped, drifted,
+                          quality.ndcg, quality.threshold)
 
 
 def simulate(
     ratings: pd.DataFrame,
     items: pd.DataFrame | None = None,
     *,
-    model: str = "item_knn",
+    dataset: str = "",
+    model: str = "ease",
     params: dict[str, Any] | None = None,
-    initial_weeks: int = 8,
+    initial_spans: int = 8,
     config: MonitorConfig | None = None,
-    report_dir: Path = Path("reports/drift-simulation"),
+    seed: int = 0,
     k: int = 10,
     progress: Callable[[int, int], None] | None = None,
 ) -> SimulationResult:
     """Run the replay; see the module docstring."""
-    params = params or {}
     config = config or MonitorConfig()
+    fit = fitter(model, params, items)
+    genre = first_genre(items)
     ordered = ratings.sort_values(TIMESTAMP, kind="stable").reset_index(drop=True)
     start = int(ordered[TIMESTAMP].min())
-    week = ((ordered[TIMESTAMP] - start) // WEEK).astype(int)
-    state = report_dir / "state.json"
-    state.unlink(missing_ok=True)
-    report_dir.mkdir(parents=True, exist_ok=True)
-    (report_dir / "decisions.jsonl").unlink(missing_ok=True)
-
-    def fit(frame: pd.DataFrame) -> BaseRecommender:
-        return create(model, **params).fit(Interactions.from_frame(frame, items))
-
-    initial = ordered[week < initial_weeks]
-    static = fit(initial)
-    adaptive, adaptive_data = static, initial
-    weeks = sorted(w for w in week.unique() if w >= initial_weeks)
+    span = ((ordered[TIMESTAMP] - start) // int(config.span_days * DAY)).astype(int)
+    initial = ordered[span < initial_spans]
+    numbers = sorted(s for s in span.unique() if s >= initial_spans)
+    never = train_champion(fit, initial, genre, config, with_quality=False)
+    drift_champion = never
+    quality_champion = train_champion(fit, initial, genre, config)
     rows = []
-    retrains = 0
-    for n, w in enumerate(weeks):
-        batch = ordered[week == w]
-        seen = ordered[week < w]
-        if len(batch) == 0:
-            continue
-        always = fit(seen) if w > initial_weeks else static
-        now = datetime.fromtimestamp(int(batch[TIMESTAMP].max()), UTC)
-        row = {
-            "week": int(w),
-            "date": now.date().isoformat(),
-            "rows": len(batch),
-            "ndcg_static": batch_ndcg(static, batch, k),
-            "ndcg_on_drift": batch_ndcg(adaptive, batch, k),
-            "ndcg_always": batch_ndcg(always, batch, k),
+    for n, s in enumerate(numbers):
+        batch = ordered[span == s]
+        seen = ordered[span < s]
+        every = never.model if s == initial_spans else fit(seen)
+        row: dict[str, Any] = {
+            "batch": int(s), "date": datetime.fromtimestamp(int(batch[TIMESTAMP].max()), UTC)
+            .date().isoformat(), "rows": len(batch),
+            "ndcg_never": batch_ndcg(never.model, batch, k),
+            "ndcg_every_batch": batch_ndcg(every, batch, k),
+            "ndcg_on_drift": batch_ndcg(drift_champion.model, batch, k),
+            "ndcg_on_quality": batch_ndcg(quality_champion.model, batch, k),
         }
-        decision = decide(adaptive_data, batch, items=items, config=config, report_dir=report_dir,
-                          state_path=state, workspace=None, now=now, name=f"week-{w:02d}",
-                          html=False)
-        row.update(drift_share=decision.drift_share, drift_detected=decision.drift_detected,
-                   retrained=decision.retrain, drifted_columns=",".join(decision.drifted_columns))
-        if decision.retrain:
-            adaptive_data = ordered[week <= w]
-            adaptive = fit(adaptive_data)
-            record_retrain(state, now, week=int(w))
-            retrains += 1
+        on_drift = check(drift_champion, batch, genre, config, seed)
+        on_quality = check(quality_champion, batch, genre, config, seed)
+        last = n == len(numbers) - 1
+        row.update(drifted=",".join(on_drift.drifted), retrain_on_drift=on_drift.drift and not last,
+                   champion_ndcg=on_quality.ndcg, quality_threshold=on_quality.threshold,
+                   retrain_on_quality=on_quality.quality and not last)
+        if row["retrain_on_drift"]:
+            drift_champion = train_champion(fit, ordered[span <= s], genre, config,
+                                            with_quality=False)
+        if row["retrain_on_quality"]:
+            quality_champion = train_champion(fit, ordered[span <= s], genre, config)
         rows.append(row)
         if progress:
-            progress(n + 1, len(weeks))
-    return SimulationResult(pd.DataFrame(rows), model, initial_weeks, retrains,
-                            {"params": params, "config": config.model_dump()})
+            progress(n + 1, len(numbers))
+    frame = pd.DataFrame(rows)
+    policies: dict[str, dict[str, float | int]] = {
+        "never": {"mean_ndcg_at_10": _mean(frame, "ndcg_never"), "retrains": 0},
+        "every_batch": {"mean_ndcg_at_10": _mean(frame, "ndcg_every_batch"),
+                        "retrains": max(len(frame) - 1, 0)},
+        "on_drift": {"mean_ndcg_at_10": _mean(frame, "ndcg_on_drift"),
+                     "retrains": int(frame["retrain_on_drift"].sum()) if len(frame) else 0},
+        "on_quality": {"mean_ndcg_at_10": _mean(frame, "ndcg_on_quality"),
+                       "retrains": int(frame["retrain_on_quality"].sum()) if len(frame) else 0},
+    }
+    return SimulationResult(frame, model, dataset, policies,
+                            {"params": params or {}, "config": config.model_dump(),
+                             "initial_spans": initial_spans, "seed": seed})
 
 
-def write_report(result: SimulationResult, markdown: Path, plot: Path) -> None:
-    """The batch table and a plot of drift share and NDCG@10 over time."""
-    import matplotlib
+def _mean(frame: pd.DataFrame, column: str) -> float:
+    return round(float(frame[column].mean()), 4) if len(frame) else float("nan")
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    frame = result.batches
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
-    top.plot(frame["week"], frame["drift_share"], marker="o", color="tab:red")
-    top.axhline(result.settings["config"]["drift_share_threshold"], ls="--", color="grey")
-    for w in frame.loc[frame["retrained"], "week"]:
-        top.axvline(w, color="tab:green", alpha=0.3)
-    top.set_ylabel("drifted column share")
-    top.set_title(f"Drift and NDCG@10 per weekly batch ({result.model}; green = retrained)")
-    for col, label in (("ndcg_static", "never retrain"), ("ndcg_on_drift", "retrain on drift"),
-                       ("ndcg_always", "retrain every week")):
-        bottom.plot(frame["week"], frame[col], marker=".", label=label)
-    bottom.set_xlabel("week since the first rating")
-    bottom.set_ylabel("NDCG@10 on the batch")
-    bottom.legend()
-    fig.tight_layout()
-    plot.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(plot, dpi=110)
-    plt.close(fig)
+# -- trigger checks ---------------------------------------------------------------------------
+def _new_ids(existing: pd.Series, n: int) -> np.ndarray:
+    return np.arange(n, dtype=np.int64) + int(existing.max()) + 1
 
-    means = frame[["ndcg_static", "ndcg_on_drift", "ndcg_always"]].mean()
-    counts = pd.Series(
-        [c for cols in frame["drifted_columns"] for c in str(cols).split(",") if c]
-    ).value_counts()
-    why = ", ".join(f"`{c}` {n}x" for c, n in counts.head(5).items()) or "none"
-    lines = [
-        "# Drift simulation: ML-100K replayed in time order",
-        "",
-        f"Generated by `movierec simulate` on {datetime.now(UTC).date().isoformat()}. "
-        f"Model `{result.model}` trained on the first {result.initial_weeks} weeks; every later "
-        "week is one batch, scored before it is learnt from (NDCG@10, the batch's ratings are "
-        "the relevant items, seen items excluded), then checked by `recsys.monitoring.decide` "
-        "(Evidently `DataDriftPreset`, thresholds from `params.yaml`).",
-        "",
-        f"![drift and NDCG over time]({plot.name})",
-        "",
-        "| policy | mean NDCG@10 | retrains |",
-        "|---|---|---|",
-        f"| never retrain | {means['ndcg_static']:.4f} | 0 |",
-        f"| retrain on drift | {means['ndcg_on_drift']:.4f} | {result.retrains} |",
-        f"| retrain every week | {means['ndcg_always']:.4f} | {len(frame) - 1} |",
-        "",
-        f"{int(frame['drift_detected'].sum())} of {len(frame)} batches drifted; columns that "
-        f"drifted most often: {why}. (The on-drift count includes the retrain after the last "
-        "batch, which no later batch scores.)",
-        "",
-        "| week | date | rows | drift share | drifted columns | retrained | NDCG static | "
-        "NDCG on drift | NDCG always |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in frame.to_dict("records"):
-        lines.append(
-            f"| {r['week']} | {r['date']} | {r['rows']} | {r['drift_share']:.3f} | "
-            f"{r['drifted_columns'] or '-'} | {'yes' if r['retrained'] else 'no'} | "
-            f"{r['ndcg_static']:.4f} | {r['ndcg_on_drift']:.4f} | {r['ndcg_always']:.4f} |"
-        )
-    markdown.parent.mkdir(parents=True, exist_ok=True)
-    markdown.write_text("\n".join(lines) + "\n")
+
+def inject(kind: str, batch: pd.DataFrame, reference: pd.DataFrame, genre: pd.Series,
+           rng: np.random.Generator) -> pd.DataFrame:
+    """``batch`` with one shift injected.
+
+    ``rating_collapse``: every rating becomes the lowest on the scale; ``genre_shift``: every
+    rating goes to a random movie of the genre the recent reference rates least (among
+    genres with at least 20 movies); ``new_users``: twice the batch's ratings again, by users
+    nobody saw; ``new_items``: half of the ratings go to movies nobody saw.
+    """
+    out = batch.copy()
+    if kind == "rating_collapse":
+        out[RATING] = float(reference[RATING].min())
+    elif kind == "genre_shift":
+        catalogue = genre[genre.index.isin(reference[ITEM_ID].unique())]
+        sizes = catalogue.value_counts()
+        sizes = sizes[(sizes >= 20) & (sizes.index != "unknown")]
+        rated = catalogue.reindex(reference[ITEM_ID].to_numpy()).value_counts()
+        target = rated.reindex(sizes.index).fillna(0).idxmin()
+        pool = catalogue.index[catalogue == target].to_numpy()
+        out[ITEM_ID] = rng.choice(pool, size=len(out))
+        out = out.drop_duplicates([USER_ID, ITEM_ID])
+    elif kind == "new_users":
+        burst = pd.concat([batch, batch], ignore_index=True)
+        users = burst[USER_ID].unique()
+        mapping = dict(zip(users, _new_ids(reference[USER_ID], len(users)), strict=True))
+        burst[USER_ID] = burst[USER_ID].map(mapping)
+        burst = burst.drop_duplicates([USER_ID, ITEM_ID])
+        out = pd.concat([out, burst], ignore_index=True)
+    elif kind == "new_items":
+        chosen = rng.random(len(out)) < 0.5
+        out.loc[chosen, ITEM_ID] = _new_ids(reference[ITEM_ID], int(chosen.sum()))
+    else:
+        raise ValueError(f"unknown shift {kind!r}")
+    return out.reset_index(drop=True)
+
+
+SHIFTS = ("rating_collapse", "genre_shift", "new_users", "new_items")
+
+
+def trigger_checks(
+    ratings: pd.DataFrame,
+    items: pd.DataFrame | None,
+    *,
+    fit: Fit,
+    initial_spans: int = 8,
+    config: MonitorConfig | None = None,
+    n_reference: int = 20,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """The trigger on reference-like batches and on injected shifts, one row each.
+
+    Reference-like (``n_reference``, half of each kind): bootstrap resamples of the initial
+    period (as many ratings as its median span) against it; and random halves of its last
+    span, one half learnt (the reference is the period before that span plus the half),
+    the other half the batch. Injected: each of ``SHIFTS`` applied to the first batch after
+    the initial period. ``retrain`` is data drift or quality drop.
+    """
+    config = config or MonitorConfig()
+    rng = np.random.default_rng(seed)
+    genre = first_genre(items)
+    ordered = ratings.sort_values(TIMESTAMP, kind="stable").reset_index(drop=True)
+    start = int(ordered[TIMESTAMP].min())
+    span = ((ordered[TIMESTAMP] - start) // int(config.span_days * DAY)).astype(int)
+    initial = ordered[span < initial_spans]
+    champion = train_champion(fit, initial, genre, config)
+    rows = []
+
+    def record(kind: str, name: str, who: Champion, batch: pd.DataFrame, n: int) -> None:
+        outcome = check(who, batch, genre, config, seed + n)
+        rows.append({"kind": kind, "name": name, "rows": len(batch),
+                     "drifted": ",".join(outcome.drifted) or "-", "drift": outcome.drift,
+                     "ndcg": outcome.ndcg, "threshold": outcome.threshold,
+                     "quality_drop": outcome.quality,
+                     "retrain": outcome.drift or outcome.quality})
+
+    sizes = span_index(initial, config.span_days).value_counts()
+    size = int(sizes[sizes >= config.min_batch_rows].median())
+    n_boot = n_reference // 2
+    for n in range(n_boot):
+        sample = initial.iloc[rng.integers(0, len(initial), size)]
+        record("reference-like", f"bootstrap {n + 1}", champion, sample, n)
+    last_index = span_index(initial, config.span_days)
+    last, before = initial[last_index == 0], initial[last_index > 0]
+    for n in range(n_reference - n_boot):
+        half = rng.random(len(last)) < 0.5
+        learnt = pd.concat([before, last[half]], ignore_index=True)
+        who = train_champion(fit, learnt, genre, config)
+        record("reference-like", f"half-span {n + 1}", who, last[~half], n_boot + n)
+    first = ordered[span == initial_spans]
+    for n, kind in enumerate(SHIFTS):
+        record("injected", kind, champion, inject(kind, first, initial, genre, rng),
+               n_reference + n)
+    return pd.DataFrame(rows)

@@ -150,6 +150,32 @@ class Comparison:
     high: float
     n_users: int
     confidence: float
+    #: every metric of the re-fitted champion (the coverage/personalisation guard reads them)
+    champion_metrics: Mapping[str, float] = field(default_factory=dict)
+
+
+#: Defaults of ``register.max_coverage_drop`` / ``register.max_personalisation_drop``:
+#: the largest relative loss of catalogue coverage / personalisation a challenger may show
+#: against the champion and still take ``champion`` by winning on the metric.
+MAX_COVERAGE_DROP = 0.25
+MAX_PERSONALISATION_DROP = 0.10
+GUARDED = {"coverage": "max_coverage_drop", "personalisation": "max_personalisation_drop"}
+
+
+def guard_reasons(challenger: Mapping[str, float], champion: Mapping[str, float],
+                  limits: Mapping[str, float]) -> list[str]:
+    """Why a challenger that wins on the metric must still not become champion: each guarded
+    metric (``GUARDED``) it loses by more than its limit, relative to the champion's value.
+    A metric either side lacks is not judged."""
+    reasons = []
+    for name, key in GUARDED.items():
+        if name not in challenger or name not in champion or key not in limits:
+            continue
+        before, after = float(champion[name]), float(challenger[name])
+        if before > 0 and (before - after) / before > float(limits[key]):
+            reasons.append(f"{name} {after:.4f} is {(before - after) / before:.0%} below the "
+                           f"champion's {before:.4f} (register.{key} {float(limits[key]):.0%})")
+    return reasons
 
 
 def registered_name(base: str, dataset: str) -> str:
@@ -171,10 +197,12 @@ def register_best(
     metric: str = "ndcg_at_10",
     direction: Literal["maximize", "minimize"] | str = "maximize",
     min_improvement: float = 0.0,
-    rescore: Callable[[Any], float] | None = None,
+    rescore: Callable[[Any], float | Mapping[str, float]] | None = None,
     compare: Callable[[Any], Comparison] | None = None,
     model_name: str = MODEL_NAME,
     tracking_uri: str | None = None,
+    max_coverage_drop: float = MAX_COVERAGE_DROP,
+    max_personalisation_drop: float = MAX_PERSONALISATION_DROP,
 ) -> PromotionDecision:
     """Register the run's best variant as ``challenger`` and promote it if it wins.
 
@@ -199,13 +227,17 @@ def register_best(
             ``registered_name(base, dataset)``).
         metric, direction, min_improvement: the promotion rule.
         rescore: the champion's ``metric`` on the current evaluation data, given its loaded
-            (fitted) recommender (``refit_and_evaluate``); used without ``compare``.
+            (fitted) recommender (``refit_and_evaluate``); used without ``compare``. It may
+            return all the metrics (a mapping), which the guard uses.
         compare: given the champion's loaded recommender, both models' scores on this run's
             test users with a paired-bootstrap interval of the difference (see the module
             docstring); when given, promotion needs the interval's lower bound above
             ``min_improvement``.
         model_name: the registered model.
         tracking_uri: the tracking/registry store.
+        max_coverage_drop, max_personalisation_drop: the guard: a challenger that wins on
+            ``metric`` but loses more than this share of the champion's catalogue coverage
+            or personalisation is kept as challenger (``guard_reasons``).
     """
     import mlflow
     from mlflow.exceptions import MlflowException
@@ -272,17 +304,22 @@ def register_best(
     return _decide(client, model_name, version, before, variant=variant, score=score,
                    metric=metric, direction=direction, min_improvement=min_improvement,
                    evaluation_key=evaluation_key, rescore=rescore, compare=compare,
-                   version_tags=version_tags, tracking_uri=tracking_uri)
+                   version_tags=version_tags, tracking_uri=tracking_uri, metrics=metrics,
+                   limits={"max_coverage_drop": max_coverage_drop,
+                           "max_personalisation_drop": max_personalisation_drop})
 
 
 def _decide(client: Any, model_name: str, version: str, before: str, *, variant: str,
             score: float, metric: str, direction: str, min_improvement: float,
-            evaluation_key: str, rescore: Callable[[Any], float] | None,
+            evaluation_key: str, rescore: Callable[[Any], float | Mapping[str, float]] | None,
             compare: Callable[[Any], Comparison] | None, version_tags: dict[str, str],
-            tracking_uri: str | None) -> PromotionDecision:
+            tracking_uri: str | None, metrics: Mapping[str, float],
+            limits: Mapping[str, float]) -> PromotionDecision:
     """Compare ``version`` with champion ``before`` (a version or ''), move the alias, and
     record the decision; the last tag written marks the registration ``decided``."""
     champion_score: float | None = None
+    champion_metrics: dict[str, float] = {}
+    guard: list[str] = []
     interval: Comparison | None = None
     if not before:
         promoted, reason = True, "promoted: no champion yet"
@@ -291,15 +328,23 @@ def _decide(client: Any, model_name: str, version: str, before: str, *, variant:
         if compare is not None:
             interval = compare(load_version(before, model_name, tracking_uri=tracking_uri).recommender)
             champion_score = interval.champion_score
+            champion_metrics = {k: float(v) for k, v in interval.champion_metrics.items()}
             how = (f"champion's configuration re-fitted on this run's training data; "
                    f"{interval.confidence:.0%} paired-bootstrap bound of the difference over "
                    f"{interval.n_users} test users: [{interval.low:+.4f}, {interval.high:+.4f}]")
         elif ctags.get("evaluation_key") == evaluation_key and f"metric.{metric}" in ctags:
             champion_score = float(ctags[f"metric.{metric}"])
+            champion_metrics = {k.removeprefix("metric."): float(v) for k, v in ctags.items()
+                                if k.startswith("metric.") and _float(v) is not None}
             how = "recorded score on the same evaluation data"
         elif rescore is not None:
             loaded = load_version(before, model_name, tracking_uri=tracking_uri)
-            champion_score = float(rescore(loaded.recommender))
+            rescored = rescore(loaded.recommender)
+            if isinstance(rescored, Mapping):
+                champion_metrics = {k: float(v) for k, v in rescored.items()}
+                champion_score = champion_metrics[metric]
+            else:
+                champion_score = float(rescored)
             how = "champion's configuration re-fitted on this run's training data"
         else:
             how = "champion was evaluated on other data and cannot be re-scored"
@@ -310,8 +355,13 @@ def _decide(client: Any, model_name: str, version: str, before: str, *, variant:
             wins = champion_score is not None and beats(score, champion_score, direction=direction,
                                                        margin=min_improvement)
             rule = f"better by more than {min_improvement}"
+        if wins:
+            guard = guard_reasons(metrics, champion_metrics, limits)
         if champion_score is None:
             promoted, reason = False, f"kept champion v{before}: {how}"
+        elif wins and guard:
+            promoted, reason = False, (f"kept champion v{before}: wins on {metric} but "
+                                       f"{'; '.join(guard)} ({how})")
         elif wins:
             promoted, reason = True, f"promoted: beats champion v{before} with {rule} ({how})"
         else:
@@ -325,6 +375,8 @@ def _decide(client: Any, model_name: str, version: str, before: str, *, variant:
         "promotion.champion_version": before,
         "promotion.champion_score": "" if champion_score is None else repr(champion_score),
         "promotion.reason": reason,
+        "promotion.guard": "; ".join(guard) if guard else "passed",
+        **{f"promotion.{key}": str(value) for key, value in limits.items()},
     }
     if interval is not None:
         decision_tags.update({"promotion.difference_low": repr(interval.low),

@@ -123,8 +123,9 @@ def _describe(failure: Mapping[str, Any]) -> str:
         return f"{text}: {failure['error']}"
     details = []
     if failure.get("unexpected_count"):
-        details.append(f"{failure['unexpected_count']:,} of {failure['element_count']:,} "
-                       "rows fail")
+        total = failure.get("element_count")
+        of = f" of {total:,}" if isinstance(total, Integral) else ""
+        details.append(f"{failure['unexpected_count']:,}{of} rows fail")
     if failure.get("observed") is not None:
         details.append(f"observed {failure['observed']}")
     if failure.get("expected"):
@@ -294,6 +295,10 @@ def _failure(
         text_positions, n_text = _non_numeric_positions(frame, columns[0])
         if n_text:
             positions, unexpected_count = text_positions, n_text
+    # a type check of a column that is all text reports no element count of its own
+    element_count = result.get("element_count")
+    if element_count is None and unexpected_count is not None:
+        element_count = len(frame)
     examples: list[Any] = (
         _offending_rows(frame, positions, columns, table) if positions and not missing
         else list(result.get("partial_unexpected_list") or [])
@@ -311,7 +316,7 @@ def _failure(
         "observed": observed,
         "expected": _expected(config.type, kwargs),
         "unexpected_count": unexpected_count,
-        "element_count": result.get("element_count"),
+        "element_count": element_count,
         "examples": list(examples)[:N_EXAMPLES],
         "error": error,
         "missing_columns": missing,

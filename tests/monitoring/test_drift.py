@@ -137,6 +137,11 @@ def test_prediction_drift_from_the_inference_log(
                   serving_current=served)
     assert out["prediction_drift"]["cold_start_share"] == 1.0
     assert out["prediction_drift"]["mean_item_popularity"] >= 0.1
+    # the served window's recommendation quality, beside the reference lists'
+    quality = out["recommendation_quality"]
+    assert quality["served_lists"] == n_served and quality["reference_lists"] == 300
+    assert quality["served_avg_rec_popularity"] < quality["reference_avg_rec_popularity"]
+    assert quality["served_novelty"] > quality["reference_novelty"]
     if n_served >= 200:
         assert out["retrain"] is True
         assert "prediction drift" in out["reason"]

@@ -83,3 +83,19 @@ def test_retraining_loads_prefect_with_the_projects_settings(tmp_path: Path) -> 
     from flows.runtime import EPHEMERAL_DEFAULTS
 
     assert float(timeout) == float(EPHEMERAL_DEFAULTS["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"])
+
+
+def test_batch_with_all_text_ratings_is_rejected_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batch = tmp_path / "text.csv"
+    pd.DataFrame({"user_id": [1, 2], "item_id": [10, 20], "rating": ["good", "bad"],
+                  "timestamp": [880_000_000, 880_000_100]}).to_csv(batch, index=False)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["monitor", "--current", str(batch), "--reference",
+                                      str(batch), "--decide-only"])
+    output = " ".join(result.output.split())
+    assert result.exit_code == 1, output
+    assert result.exception is None or isinstance(result.exception, SystemExit), output
+    assert "rejected by validation" in output
+    assert "2 of 2 rows fail" in output

@@ -308,3 +308,19 @@ def test_cli_write_suites(tmp_path: Path, suites_dir: Path) -> None:
     committed = suite_path("ml-100k", "ratings", suites_dir).read_text()
     assert suite_path("ml-100k", "ratings", tmp_path).read_text() == committed
     assert committed == suite_json(json.loads(committed))
+
+
+def test_rating_column_all_text_is_a_failure_not_a_crash(tmp_path: Path,
+                                                         suites_dir: Path) -> None:
+    """A batch whose `rating` column is all text: GX reports the type failure without an
+    element count; the summary used to format that ``None`` and raise a TypeError."""
+    batch = tmp_path / "text.csv"
+    pd.DataFrame({"user_id": [1, 2], "item_id": [10, 20], "rating": ["good", "bad"],
+                  "timestamp": [880_000_000, 880_000_100]}).to_csv(batch, index=False)
+    result = validate_tables(batch, dataset="ml-100k", docs_dir=tmp_path / "docs",
+                             suites_dir=suites_dir, batch=True)
+    assert not result.success
+    failure = _failed(result, "expect_column_values_to_be_in_type_list", "rating")
+    assert failure["unexpected_count"] == 2 and failure["element_count"] == 2
+    assert "2 of 2 rows fail" in result.summary
+    assert "rating='good'" in result.summary

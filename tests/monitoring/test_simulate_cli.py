@@ -1,0 +1,38 @@
+"""``movierec simulate``: a small replay writes the JSON contract and the report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from movierec.cli import app
+
+pytestmark = pytest.mark.integration
+
+
+def test_simulate_writes_the_json_contract(ml100k_dir: Path, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    out, result_json = tmp_path / "sim.md", tmp_path / "sim.json"
+    result = CliRunner().invoke(app, [
+        "simulate", "--dataset", "ml-100k", "--model", "popularity", "--span-days", "28",
+        "--initial-weeks", "2", "--processed-dir", str(ml100k_dir.parent), "--out", str(out),
+        "--json", str(result_json), "--checks"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result_json.read_text())
+    assert list(payload) == ["dataset", "model", "batches", "policies"]
+    assert (payload["dataset"], payload["model"]) == ("ml-100k", "popularity")
+    assert list(payload["policies"]) == ["never", "every_batch", "on_drift", "on_quality"]
+    assert payload["batches"] == 6  # 214 days of ML-100K in 28-day spans, 2 of them initial
+    for policy in payload["policies"].values():
+        assert set(policy) == {"mean_ndcg_at_10", "retrains"}
+        assert 0 < policy["mean_ndcg_at_10"] < 1
+    assert payload["policies"]["never"]["retrains"] == 0
+    assert payload["policies"]["every_batch"]["retrains"] == payload["batches"] - 1
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == payload
+    report = out.read_text()
+    assert "| on quality drop |" in report and "Reference-like batches that would retrain" in report
+    assert out.with_suffix(".png").is_file()
