@@ -72,7 +72,7 @@ def monitor(
     from flows.runtime import configure
 
     configure()  # before Prefect is imported: it reads its settings then
-    from flows.monitor import REJECTED, RetrainError
+    from flows.monitor import REJECTED
     from flows.monitor import monitor as monitor_flow
 
     with working("validating the batch and computing drift (Evidently)"):
@@ -85,10 +85,10 @@ def monitor(
                 decide_only=decide_only, skip_validation=skip_validation,
                 params_path=str(params), processed_dir=str(processed_dir),
                 report_dir=str(report_dir), state_path=str(state))
-        except RetrainError as exc:
-            fail(str(exc))
         except Exception as exc:
             fail(f"monitoring failed: {error_message(exc)}")
+    if payload.get("retrain_error"):
+        fail(payload["retrain_error"])
     if payload.get("rejected"):
         print_json_line(dict(REJECTED))
         fail(f"{current} was rejected by validation; nothing was compared or retrained:\n"
