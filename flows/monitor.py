@@ -95,11 +95,12 @@ def retrain(dataset: str, current_path: str, params_path: str,
     The batch joins the incoming ratings only when the pipeline completes; a failed retrain
     leaves them as they were, so the batch is still new data at the next check.
     """
-    from flows.pipeline import pipeline
+    from flows import runtime
     from recsys.data.interactions import read_ratings
     from recsys.monitoring.incoming import incoming_path, staged_batch
 
     batch = read_ratings(Path(current_path))
+    pipeline = runtime.configured_pipeline()
     with staged_batch(incoming_path(dataset), batch) as extra:
         try:
             state: Any = pipeline(dataset=dataset, params_path=params_path,
@@ -178,7 +179,8 @@ def monitor(
 
     Returns:
         The decision (``recsys.monitoring.drift.DriftDecision.as_json``) plus ``retrain_run``
-        when a retrain was decided, or ``REJECTED`` with ``rejected`` and ``summary`` when
+        when a retrain was decided (and ``retrain_error`` when it did not complete: the batch
+        then stays out of the incoming data and no cooldown starts), or ``REJECTED`` with ``rejected`` and ``summary`` when
         validation refused the batch, or ``{"skipped": True, ...}`` when there is no batch.
     """
     logger = get_run_logger()
@@ -203,7 +205,14 @@ def monitor(
     if payload["retrain"] and not decide_only:
         from recsys.monitoring.drift import record_retrain
 
-        payload["retrain_run"] = retrain(dataset, current_path, params_path, tracking_uri)
+        try:
+            payload["retrain_run"] = retrain(dataset, current_path, params_path, tracking_uri)
+        except RetrainError as exc:  # recorded and returned: the caller decides how to fail
+            logger.error("%s", exc)
+            payload["retrain_run"] = None
+            payload["retrain_error"] = str(exc)
+            record(payload, report_dir)
+            return payload
         record_retrain(Path(state_path), run=payload["retrain_run"].get("mlflow_run_id"))
     elif payload["retrain"]:
         payload["retrain_run"] = None

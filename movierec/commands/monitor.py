@@ -77,7 +77,7 @@ def monitor(
         console.print(f"[yellow]{message}[/]", highlight=False)
 
     home = configure()  # before Prefect is imported: it reads its settings then
-    from flows.monitor import REJECTED, RetrainError
+    from flows.monitor import REJECTED
     from flows.monitor import monitor as monitor_flow
 
     try:  # a retrain is a pipeline run: the same lock and server clean-up as `movierec run`
@@ -91,12 +91,14 @@ def monitor(
                 decide_only=decide_only, skip_validation=skip_validation,
                 params_path=str(params), processed_dir=str(processed_dir),
                 report_dir=str(report_dir), state_path=str(state))
-    except (RetrainError, RunLockedError) as exc:
+    except RunLockedError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
         fail("interrupted; the temporary Prefect server was stopped", code=130)
     except Exception as exc:
         fail(f"monitoring failed: {error_message(exc)}")
+    if payload.get("retrain_error"):
+        fail(payload["retrain_error"])
     if payload.get("rejected"):
         print_json_line(dict(REJECTED))
         fail(f"{current} was rejected by validation; nothing was compared or retrained:\n"

@@ -32,8 +32,8 @@ def policy_table(result: SimulationResult) -> list[str]:
 
 def checks_table(checks: pd.DataFrame) -> list[str]:
     """Reference-like batches (must not retrain) and injected shifts (must)."""
-    lines = ["| kind | batch | rows | drifted statistics | champion NDCG@10 | quality "
-             "threshold | retrain |", "|---|---|---|---|---|---|---|"]
+    lines = ["| kind | batch | rows | drifted statistics | champion NDCG@10 | gap "
+             "threshold (NDCG gap to the batch trend) | retrain |", "|---|---|---|---|---|---|---|"]
     for r in checks.to_dict("records"):
         ndcg = "-" if pd.isna(r["ndcg"]) else f"{r['ndcg']:.4f}"
         thr = "-" if pd.isna(r["threshold"]) else f"{r['threshold']:.4f}"

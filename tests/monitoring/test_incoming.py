@@ -64,7 +64,8 @@ def test_monitor_keeps_the_batch_out_of_incoming_when_the_retrain_fails(tmp_path
     """`movierec monitor` with a real pipeline that fails at once (no raw data folder)."""
     ratings = _ratings(range(1, 41))
     ratings.to_csv(tmp_path / "reference.csv", index=False)
-    batch = _ratings(range(5000, 5040), seed=3, start=890_000_000)  # only new users: drift
+    # a burst of 400 new users, ten times the reference's: new_user drifts
+    batch = _ratings(range(5000, 5400), seed=3, start=890_000_000)
     batch.to_csv(tmp_path / "batch.csv", index=False)
     params = yaml.safe_load((Path(__file__).parents[2] / "params.yaml").read_text())
     params["monitor"] = {**params.get("monitor", {}), "min_batch_rows": 10, "cooldown_hours": 0}
@@ -102,7 +103,8 @@ def test_monitor_reports_a_retrain_that_cannot_start_in_one_line(
     from movierec.cli import app
 
     _ratings(range(1, 41)).to_csv(tmp_path / "reference.csv", index=False)
-    _ratings(range(5000, 5040), seed=3, start=890_000_000).to_csv(tmp_path / "batch.csv", index=False)
+    _ratings(range(5000, 5400), seed=3, start=890_000_000).to_csv(tmp_path / "batch.csv",
+                                                                  index=False)
     params = yaml.safe_load((Path(__file__).parents[2] / "params.yaml").read_text())
     params["monitor"] = {**params.get("monitor", {}), "min_batch_rows": 10, "cooldown_hours": 0}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
