@@ -91,9 +91,12 @@ def test_batch_with_all_text_ratings_is_rejected_not_a_traceback(
     batch = tmp_path / "text.csv"
     pd.DataFrame({"user_id": [1, 2], "item_id": [10, 20], "rating": ["good", "bad"],
                   "timestamp": [880_000_000, 880_000_100]}).to_csv(batch, index=False)
+    reference = tmp_path / "reference.csv"
+    pd.DataFrame({"user_id": [1, 2], "item_id": [10, 20], "rating": [4.0, 3.0],
+                  "timestamp": [880_000_000, 880_000_100]}).to_csv(reference, index=False)
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["monitor", "--current", str(batch), "--reference",
-                                      str(batch), "--decide-only"])
+                                      str(reference), "--decide-only"])
     output = " ".join(result.output.split())
     assert result.exit_code == 1, output
     assert result.exception is None or isinstance(result.exception, SystemExit), output
