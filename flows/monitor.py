@@ -95,12 +95,12 @@ def retrain(dataset: str, current_path: str, params_path: str,
     The batch joins the incoming ratings only when the pipeline completes; a failed retrain
     leaves them as they were, so the batch is still new data at the next check.
     """
-    from flows import runtime
+    from flows import launch
     from recsys.data.interactions import read_ratings
     from recsys.monitoring.incoming import incoming_path, staged_batch
 
     batch = read_ratings(Path(current_path))
-    pipeline = runtime.configured_pipeline()
+    pipeline = launch.configured_pipeline()
     with staged_batch(incoming_path(dataset), batch) as extra:
         try:
             state: Any = pipeline(dataset=dataset, params_path=params_path,
