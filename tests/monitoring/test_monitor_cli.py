@@ -29,8 +29,8 @@ def _monitor(batch: Path, *extra: str) -> tuple[int, str]:
 
 @pytest.mark.parametrize(("case", "expected"), [
     ("params_not_yaml", "not valid YAML"),
-    ("params_out_of_range", "MonitorConfig: drift_share_threshold: Input should be less than or equal to 1"),
-    ("params_unknown_key", "treshold: Extra inputs are not permitted"),
+    ("params_out_of_range", "params.yaml: monitor.drift_share_threshold: Input should be less than or equal to 1"),
+    ("params_unknown_key", "params.yaml: monitor.drift_share_treshold: unknown key"),
     ("log_not_json", "log.jsonl, line 2: not a JSON object"),
     ("log_missing", "--inference-log"),
     ("reference_wrong_columns", "missing column(s) rating"),

@@ -14,7 +14,7 @@ def _register(name: str, metrics: dict[str, float], fitted: dict[str, dict], uri
               model_name: str, **guard: float) -> Any:
     import pandas as pd
 
-    from recsys.tracking.mlflow_runs import VariantResult, digest_of, log_pipeline
+    from recsys.tracking.mlflow_runs import VariantResult, log_pipeline
     from recsys.tracking.registry import register_best
 
     entry = fitted[name]
@@ -26,7 +26,7 @@ def _register(name: str, metrics: dict[str, float], fitted: dict[str, dict], uri
     variant = tracked.variants[name]
     return register_best(variant.model_uri, run_id=variant.run_id, variant=name,
                          metrics=metrics, evaluation_key="eval-1", data_hash="d1",
-                         model_hash=digest_of(entry["dir"]), tracking_uri=uri,
+                         model_dir=entry["dir"], dataset="ml-100k", tracking_uri=uri,
                          model_name=model_name, **guard)
 
 
