@@ -20,7 +20,28 @@ from prefect.states import Failed
 
 from flows import steps
 from recsys.monitoring.incoming import incoming_path
-from recsys.params import load_params
+from recsys.params import load_params, with_profile
+
+
+def _leaderboard_notes(board: dict[str, Any], trained: dict[str, Any], test_path: str,
+                       eval_cfg: dict[str, Any]) -> str:
+    """The leaderboard table followed by what it was scored on (test users and ratings,
+    protocol) and every variant not trained with its reason; also written to
+    ``leaderboard.md``."""
+    import pandas as pd
+
+    users = pd.read_parquet(test_path, columns=["user_id"])["user_id"]
+    lines = [board["markdown"], "",
+             f"Evaluated on {len(users):,} test ratings of {users.nunique():,} users "
+             f"(protocol {eval_cfg.get('protocol', 'ms-stratified')}, seed "
+             f"{eval_cfg.get('seed', 42)})."]
+    not_trained = {**trained.get("skipped", {}), **trained.get("failed", {})}
+    if not_trained:
+        lines += ["", "| variant | not trained |", "|:--|:--|"]
+        lines += [f"| {variant} | {reason} |" for variant, reason in not_trained.items()]
+    markdown = "\n".join(lines)
+    (Path(board["report_dir"]) / "leaderboard.md").write_text(markdown + "\n")
+    return markdown
 
 
 def _link(path: str | None) -> str | None:
@@ -83,6 +104,7 @@ def pipeline(
     source: str | None = None,
     ratings_path: str | None = None,
     extra_ratings: str | None = None,
+    profile: str | None = None,
 ) -> Any:
     """Run every step of the movierec pipeline.
 
@@ -100,6 +122,8 @@ def pipeline(
         extra_ratings: new ratings to train on together with the validated dataset (the
             retraining that drift triggers); validated first as a batch, as ``movierec
             monitor`` does.
+        profile: a ``profiles:`` entry of ``params.yaml`` laid over its top level (e.g.
+            ``large`` for big data).
 
     Returns:
         The run summary (a dict), or a ``Failed`` state when validation fails.
@@ -108,7 +132,7 @@ def pipeline(
     from recsys.tracking.mlflow_runs import data_hash, digest_of, git_commit, resolve_tracking_uri
 
     logger = get_run_logger()
-    params = load_params(params_path)
+    params = with_profile(load_params(params_path), profile)
     data_cfg = params.get("data") or {}
     dataset = dataset or str(data_cfg.get("dataset", DEFAULT_DATASET))
     raw_dir = str(data_cfg.get("raw_dir", "data/raw"))
@@ -153,11 +177,13 @@ def pipeline(
     trained = steps.train.with_options(
         task_runner=task_runner(runner, address=dask_address, workers=workers)
     )(variants, {v: dict(train_cfg.get(v) or {}) for v in variants}, split, tables["items"],
-      f"models/{dataset}", k, seed)
+      f"models/{dataset}", k, seed, train_cfg.get("memory_budget_gb"), workers,
+      dict(train_cfg.get("skip") or {}))
     report_dir = f"reports/evaluation/{dataset}"
     board = steps.evaluate(trained["results"], metric, direction, report_dir,
                            metrics_file=metrics_path(params, dataset, variants, report_dir,
                                                      ratings_path or extra_ratings))
+    board["markdown"] = _leaderboard_notes(board, trained, split["test"], eval_cfg)
     create_markdown_artifact(
         key=_artifact_key(f"leaderboard-{dataset}"), description=f"Leaderboard by {metric}",
         markdown=f"# Leaderboard ({dataset}, by {metric})\n\n{board['markdown']}\n",

@@ -212,11 +212,29 @@ def model_changed(result: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _train_shape(train_path: str) -> Any:
+    import pandas as pd
+
+    from recsys.models.budget import data_shape
+
+    return data_shape(pd.read_parquet(train_path, columns=["user_id", "item_id"]))
+
+
+def _over_budget(variant: str, params: Mapping[str, Any], shape: Any,
+                 budget_gb: float | None, parallelism: int) -> str | None:
+    from recsys.models.budget import per_fit_budget, skip_reason
+
+    return skip_reason(variant, params, shape, per_fit_budget(budget_gb, parallelism))
+
+
 @flow(name="train")
 def train(variants: Sequence[str], variant_params: Mapping[str, dict[str, Any]],
           split: Mapping[str, str], items_path: str, models_dir: str, k: int = 10,
-          seed: int = 42) -> dict[str, Any]:
-    """Train every variant in parallel on the flow's task runner.
+          seed: int = 42, memory_budget_gb: float | None = None,
+          parallelism: int = 1, skip: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Train every variant in parallel on the flow's task runner; a variant whose estimated
+    fit memory exceeds its share of the budget (``recsys.models.budget``), or that ``skip``
+    names (variant -> reason, e.g. a measured fit time a profile cannot afford), is skipped.
 
     Returns:
         ``{"results": [...], "failed": {variant: reason}, "skipped": {variant: reason}}``.
@@ -226,6 +244,7 @@ def train(variants: Sequence[str], variant_params: Mapping[str, dict[str, Any]],
     logger = get_run_logger()
     skipped: dict[str, str] = {}
     futures = {}
+    shape = None
     for variant in variants:
         if variant not in MODELS:
             skipped[variant] = "unknown model name"
@@ -233,6 +252,17 @@ def train(variants: Sequence[str], variant_params: Mapping[str, dict[str, Any]],
         if not available(MODELS[variant].partition(":")[0]):
             skipped[variant] = "model not available (module missing)"
             logger.warning("model %s not available: skipped", variant)
+            continue
+        if skip and variant in skip:
+            skipped[variant] = f"skipped: {skip[variant]}"
+            logger.warning("%s: %s", variant, skipped[variant])
+            continue
+        shape = shape or _train_shape(split["train"])
+        reason = _over_budget(variant, variant_params.get(variant) or {}, shape,
+                              memory_budget_gb, parallelism)
+        if reason:
+            skipped[variant] = reason
+            logger.warning("%s: %s", variant, reason)
             continue
         kwargs: dict[str, Any] = dict(variant=variant, params=dict(variant_params.get(variant) or {}),
                       train_path=split["train"], test_path=split["test"], items_path=items_path,

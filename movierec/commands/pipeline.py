@@ -45,6 +45,7 @@ def run(
     skip_package: Annotated[bool, typer.Option("--skip-package", help="Do not build the Bento.")] = False,
     source: Annotated[str | None, typer.Option(help="Raw data source for fetch (cache | local | grouplens | recbole | a path).")] = None,
     extra_ratings: Annotated[Path | None, typer.Option("--extra-ratings", help="New ratings to train on together with the dataset (what a drift-triggered retrain does).")] = None,
+    profile: Annotated[str | None, typer.Option("--profile", help="A profiles: entry of the parameter file laid over it, e.g. large.")] = None,
 ) -> None:
     """Run the whole pipeline (ingest, validate, filter, train, evaluate, register, package, monitor)."""
     if runner not in ("local", "dask"):
@@ -55,6 +56,13 @@ def run(
         fail(f"{params}: no such parameter file")
     if extra_ratings is not None and not extra_ratings.is_file():
         fail(f"--extra-ratings {extra_ratings}: no such file")
+    if profile is not None:
+        from recsys.params import load_params, with_profile
+
+        try:
+            with_profile(load_params(params), profile)
+        except ValueError as exc:
+            fail(str(exc))
     from flows.runtime import configure, configured_pipeline
 
     home = configure()
@@ -72,7 +80,7 @@ def run(
                          tracking_uri=tracking_uri, runner=runner, dask_address=dask_address,
                          skip_package=skip_package, source=source,
                          extra_ratings=str(extra_ratings) if extra_ratings else None,
-                         return_state=True)
+                         profile=profile, return_state=True)
     elapsed = time.perf_counter() - start
     if not state.is_completed():
         fail(f"pipeline {state.name.lower()} after {elapsed:.0f}s: {state.message}")

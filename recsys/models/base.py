@@ -213,6 +213,27 @@ def require_dense(rows: int, cols: int, copies: int, what: str) -> None:
         )
 
 
+@dataclass(frozen=True)
+class DataShape:
+    """The size of a training set, enough to estimate what a fit needs."""
+
+    n_users: int
+    n_items: int
+    nnz: int
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Peak bytes a fit is expected to allocate, and the structure that dominates."""
+
+    bytes: int
+    what: str
+
+    def reason(self) -> str:
+        """``"dense users x users matrix needs 211 GB"``: the leaderboard's skip reason."""
+        return f"{self.what} needs {self.bytes / 1e9:,.1f} GB"
+
+
 def save_sparse(prefix: str, matrix: sparse.spmatrix) -> dict[str, NDArray[Any]]:
     csr = sparse.csr_matrix(matrix)
     return {
@@ -314,6 +335,16 @@ class BaseRecommender(ABC):
 
     def _save_extra(self, folder: Path) -> None:  # noqa: B027 - optional hook
         """Write non-array artefacts (e.g. a native Keras model) into ``folder``."""
+
+    @classmethod
+    def estimate_fit_memory(cls, config: ModelConfig, shape: DataShape) -> MemoryEstimate:
+        """Peak memory of ``fit`` on data of ``shape``: the pipeline skips a variant whose
+        estimate exceeds its budget instead of starting a fit the kernel would kill. The
+        default covers models whose state grows with the ratings: a few copies of the
+        sparse rating matrix (12 bytes a non-zero each) plus per-user and per-item vectors.
+        Models with dense structures override it."""
+        return MemoryEstimate(shape.nnz * 12 * 6 + (shape.n_users + shape.n_items) * 8 * 256,
+                              "sparse rating matrices")
 
     # -- public API ----------------------------------------------------------------------
     @property

@@ -16,6 +16,8 @@ from recsys.data.interactions import Interactions
 from recsys.data.schema import RATING, TIMESTAMP
 from recsys.models.base import (
     BaseRecommender,
+    DataShape,
+    MemoryEstimate,
     ModelConfig,
     load_sparse,
     require_dense,
@@ -194,6 +196,13 @@ class EASE(BaseRecommender):
     name = "ease"
     Config = EASEConfig
     config: EASEConfig
+
+    @classmethod
+    def estimate_fit_memory(cls, config: ModelConfig, shape: DataShape) -> MemoryEstimate:
+        assert isinstance(config, EASEConfig)
+        copies = 5 if config.cooccurrence == "timeline" else 3
+        return MemoryEstimate(copies * shape.n_items**2 * 8,
+                              f"{copies} dense items x items matrices ({shape.n_items:,} items)")
 
     def _input(self, data: Interactions) -> sparse.csr_matrix:
         if self.config.feedback == "binary":

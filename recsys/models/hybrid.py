@@ -17,6 +17,8 @@ from recsys.data.schema import TIMESTAMP
 from recsys.models.base import (
     BATCH,
     BaseRecommender,
+    DataShape,
+    MemoryEstimate,
     ModelConfig,
     as_rng,
     log_popularity,
@@ -56,6 +58,11 @@ class UserEASE(BaseRecommender):
     name = "user_ease"
     Config = UserEASEConfig
     config: UserEASEConfig
+
+    @classmethod
+    def estimate_fit_memory(cls, config: ModelConfig, shape: DataShape) -> MemoryEstimate:
+        return MemoryEstimate(3 * shape.n_users**2 * 8,
+                              f"dense users x users matrix ({shape.n_users:,} users)")
 
     def _fit(self, data: Interactions) -> None:
         x = self.seen_
@@ -566,6 +573,22 @@ class Hybrid(BaseRecommender):
     """
 
     name = "hybrid"
+
+    @classmethod
+    def estimate_fit_memory(cls, config: ModelConfig, shape: DataShape) -> MemoryEstimate:
+        """The largest component, plus the dense users x items score blocks of the weight
+        search (float32, one per label and content and popularity)."""
+        assert isinstance(config, HybridConfig)
+        from recsys.models import model_class
+
+        estimates = []
+        for spec in config.cf_components.values():
+            component = BUILTIN_COMPONENTS.get(spec.model) or model_class(spec.model)
+            estimates.append(component.estimate_fit_memory(component.Config(**spec.params), shape))
+        largest = max(estimates, key=lambda e: e.bytes)
+        users = min(shape.n_users, config.max_validation_users)
+        blocks = users * shape.n_items * 4 * (len(config.cf_components) + 2)
+        return MemoryEstimate(largest.bytes + blocks, largest.what)
     Config = HybridConfig
     config: HybridConfig
 

@@ -13,7 +13,14 @@ from sklearn.utils.extmath import randomized_svd
 from threadpoolctl import threadpool_limits
 
 from recsys.data.interactions import Interactions
-from recsys.models.base import BaseRecommender, ModelConfig, load_sparse, save_sparse
+from recsys.models.base import (
+    BaseRecommender,
+    DataShape,
+    MemoryEstimate,
+    ModelConfig,
+    load_sparse,
+    save_sparse,
+)
 
 #: Bytes of the dense co-occurrence block computed at a time (items x block columns, float32).
 BLOCK_BYTES = 256 * 2**20
@@ -79,6 +86,19 @@ class SparseEASE(BaseRecommender):
     name = "sparse_ease"
     Config = SparseEASEConfig
     config: SparseEASEConfig
+
+    @classmethod
+    def estimate_fit_memory(cls, config: ModelConfig, shape: DataShape) -> MemoryEstimate:
+        """The co-occurrence block, the kept pairs (keys and counts twice over), one batch of
+        local systems, the SVD factors and the sparse rating matrices."""
+        assert isinstance(config, SparseEASEConfig)
+        k = min(config.neighbors, max(shape.n_items - 1, 0))
+        block = min(BLOCK_BYTES * 3, shape.n_items**2 * 12)
+        pairs = shape.n_items * k * 2 * 16 * 2
+        systems = SOLVE_BATCH * k * k * 8 * 4
+        factors = (shape.n_items + shape.n_users) * config.rank * 8 * 3
+        return MemoryEstimate(block + pairs + systems + factors + shape.nnz * 12 * 4,
+                              f"sparse EASE ({k} neighbours of {shape.n_items:,} items)")
 
     def _fit(self, data: Interactions) -> None:
         x = self.seen_
