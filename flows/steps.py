@@ -108,7 +108,8 @@ def validate(tables: Mapping[str, str], dataset: str, docs_dir: str = "reports/d
 # -- filter (shilling) ---------------------------------------------------------------------
 @task(cache_key_fn=content_key, persist_result=True)
 def filter_task(ratings_path: str, out_dir: str, report_dir: str, threshold: float,
-                max_removed_share: float, seed: int, detector: str = "ensemble") -> dict[str, Any]:
+                max_removed_share: float, seed: int, detector: str = "ensemble",
+                calibration: str = "reference") -> dict[str, Any]:
     """Drop suspected shilling profiles; write the kept and quarantined ratings and a report."""
     import pandas as pd
 
@@ -116,7 +117,7 @@ def filter_task(ratings_path: str, out_dir: str, report_dir: str, threshold: flo
 
     ratings = pd.read_parquet(ratings_path)
     result = filter_ratings(ratings, threshold=threshold, max_removed_share=max_removed_share,
-                            seed=seed, detector=detector)
+                            seed=seed, detector=detector, calibration=calibration)
     out, reports = Path(out_dir), Path(report_dir)
     out.mkdir(parents=True, exist_ok=True)
     reports.mkdir(parents=True, exist_ok=True)
@@ -149,6 +150,7 @@ def filter_shilling(ratings_path: str, dataset: str, settings: Mapping[str, Any]
         threshold=float(settings.get("threshold", 0.5)),
         max_removed_share=float(settings.get("max_removed_share", 0.05)),
         seed=int(settings.get("seed", 0)), detector=str(settings.get("detector", "ensemble")),
+        calibration=str(settings.get("calibration", "reference")),
     )
     logger.info("shilling filter removed %d rating(s); report %s", outcome["removed_rows"],
                 outcome["report"])
