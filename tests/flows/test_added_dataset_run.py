@@ -41,11 +41,11 @@ def test_pipeline_on_an_added_synthetic_dataset(
     assert state.is_completed(), state.message
     summary = state.result()
     assert [row["variant"] for row in summary["leaderboard"]] == ["popularity"]
-    assert summary["skipped"]["ease"].startswith("skipped: 5 dense items x items matrices")
+    assert summary["skipped"]["ease"].startswith("skipped: 3 dense items x items matrices")
     assert "needs" in summary["skipped"]["ease"] and "budget 0.0 GB" in summary["skipped"]["ease"]
     assert summary["skipped"]["mf"].startswith("skipped: fit took 385 s at 1M ratings")
     board = (project / "reports" / "evaluation" / "synth-20k" / "leaderboard.md").read_text()
     # sampled leave-last-out: one test rating for each of 10% of the 150 users
     assert "Evaluated on 15 test ratings of 15 users (protocol sampled-last-out" in board
-    assert "| ease | skipped: 5 dense items x items matrices" in board
+    assert "| ease | skipped: 3 dense items x items matrices" in board
     assert summary["decision"]["champion_after"] is not None
