@@ -78,3 +78,17 @@ def test_data_shape_and_sampled_last_out() -> None:
     for row in split.test.itertuples():
         assert last[row.user_id] == row.item_id
     assert len(split.train) == 6
+
+
+def test_filter_stage_passes_its_calibration(tmp_path: Path) -> None:
+    """The stage hands ``filter.calibration`` to the filter: ``dataset`` with a detector
+    other than the ensemble is refused there (the reference calibration would accept it)."""
+    from flows.stages.filter import filter_task
+    from recsys.shilling.filter import FilterConfig
+
+    ratings = tmp_path / "ratings.parquet"
+    pd.DataFrame({"user_id": [1, 1, 2, 2], "item_id": [1, 2, 1, 3], "rating": 4.0,
+                  "timestamp": [1, 2, 3, 4]}).to_parquet(ratings)
+    config = FilterConfig(detector="pca_varselect", calibration="dataset")
+    with pytest.raises(ValueError, match="calibration 'dataset' needs the ensemble"):
+        filter_task.fn(str(ratings), str(tmp_path / "out"), str(tmp_path / "reports"), config)
