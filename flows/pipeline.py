@@ -12,9 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.states import Failed
@@ -23,18 +25,36 @@ from flows.caching import cached_call
 from flows.monitor import monitor
 from flows.runtime import task_runner
 from flows.stages.combine import combine_task
-from flows.stages.evaluate import evaluate
+from flows.stages.evaluate import Board, evaluate
 from flows.stages.filter import filter_shilling
 from flows.stages.ingest import ingest
 from flows.stages.package import Packaged, package
 from flows.stages.register import register
-from flows.stages.train import split_task, train
+from flows.stages.train import Training, split_task, train
 from flows.stages.validate import Quality, validate
 from recsys.models import MODELS
 from recsys.monitoring.incoming import incoming_path
-from recsys.params import Params, load
+from recsys.params import EvaluateConfig, Params, load
 from recsys.reporting.runs import record_run
 from recsys.tracking.mlflow_runs import data_hash, digest_of, git_commit, resolve_tracking_uri
+
+
+def _leaderboard_notes(board: Board, training: Training, test_path: str,
+                       evaluation: EvaluateConfig) -> Board:
+    """The board whose markdown is the leaderboard table followed by what it was scored on
+    (test users and ratings, protocol) and every variant not trained with its reason; the
+    same text is written to ``leaderboard.md``."""
+    users = pd.read_parquet(test_path, columns=["user_id"])["user_id"]
+    lines = [board.markdown, "",
+             f"Evaluated on {len(users):,} test ratings of {users.nunique():,} users "
+             f"(protocol {evaluation.protocol}, seed {evaluation.seed})."]
+    not_trained = {**training.skipped, **training.failed}
+    if not_trained:
+        lines += ["", "| variant | not trained |", "|:--|:--|"]
+        lines += [f"| {variant} | {reason} |" for variant, reason in not_trained.items()]
+    markdown = "\n".join(lines)
+    (Path(board.report_dir) / "leaderboard.md").write_text(markdown + "\n")
+    return replace(board, markdown=markdown)
 
 
 def _link(path: str | None) -> str | None:
@@ -157,6 +177,7 @@ def pipeline(
     board = evaluate(trained.results, metric, register_cfg.direction, k, report_dir,
                      metrics_file=metrics_path(params, dataset, variants, report_dir,
                                                ratings_path or extra_ratings))
+    board = _leaderboard_notes(board, trained, split.test, evaluation)
     create_markdown_artifact(
         key=_artifact_key(f"leaderboard-{dataset}"), description=f"Leaderboard by {metric}",
         markdown=f"# Leaderboard ({dataset}, by {metric})\n\n{board.markdown}\n",
@@ -212,6 +233,7 @@ def pipeline(
         "bento": bento.bento,
         "drift": {k: drift.get(k) for k in ("drift_detected", "retrain", "drift_share", "reason")},
         "failed": trained.failed,
+        "skipped": trained.skipped,
         "validation": quality.summary,
     }
     create_markdown_artifact(

@@ -124,6 +124,13 @@ class TrainConfig(BaseModel):
 
     parallelism: int = Field(2, ge=1, le=256)
     models: tuple[str, ...] = ("popularity",)
+    #: the training step's memory (GB); a variant whose estimated fit needs more than its
+    #: share is skipped with the estimate as its reason (``recsys.models.budget``); unset:
+    #: a share of the memory available when the step starts
+    memory_budget_gb: float | None = Field(None, gt=0.0)
+    #: variant -> why a run must not train it (e.g. a measured fit time a profile cannot
+    #: afford); the reason is shown in the leaderboard
+    skip: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("models")
     @classmethod
@@ -137,6 +144,15 @@ class TrainConfig(BaseModel):
         if len(set(models)) != len(models):
             raise ValueError("a model is named twice")
         return models
+
+    @field_validator("skip")
+    @classmethod
+    def _known_skips(cls, skip: dict[str, str]) -> dict[str, str]:
+        unknown = [m for m in skip if m not in MODELS]
+        if unknown:
+            raise ValueError(f"unknown model(s) {', '.join(map(repr, unknown))}; "
+                             f"choose from: {', '.join(MODELS)}")
+        return skip
 
     def model_params(self, name: str) -> ModelConfig:
         """The config of model ``name`` (its defaults when the file does not set it)."""

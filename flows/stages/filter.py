@@ -34,7 +34,7 @@ def filter_task(ratings_path: str, out_dir: str, report_dir: str, config: Filter
     ratings = pd.read_parquet(ratings_path)
     result = filter_ratings(ratings, threshold=config.threshold,
                             max_removed_share=config.max_removed_share, seed=config.seed,
-                            detector=config.detector)
+                            detector=config.detector, calibration=config.calibration)
     out, reports = Path(out_dir), Path(report_dir)
     kept = write_table_file(result.kept, out / "ratings.parquet")
     quarantined = write_table_file(result.quarantined, out / "quarantined.parquet")

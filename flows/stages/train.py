@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,12 @@ import pandas as pd
 from prefect import flow, get_run_logger, task
 
 from flows.caching import Outputs, content_key
+from recsys.data.schema import ITEM_ID, USER_ID
 from recsys.data.tables import write_table_file
 from recsys.evaluation.evaluate import fit_and_evaluate
 from recsys.evaluation.splits import split_ratings
+from recsys.models.budget import data_shape, per_fit_budget, skip_reason
+from recsys.models.sizing import DataShape
 from recsys.params import TrainConfig
 from recsys.tracking.mlflow_runs import precision_recall_curve
 
@@ -51,6 +55,9 @@ class Training:
 
     results: list[TrainedVariant]
     failed: dict[str, str] = field(default_factory=dict)
+    #: variants not started, with the reason: named in ``train.skip``, or over the memory
+    #: budget by their estimate (``recsys.models.budget``)
+    skipped: dict[str, str] = field(default_factory=dict)
 
 
 @task(cache_key_fn=content_key, persist_result=True)
@@ -79,14 +86,37 @@ def train_variant(variant: str, params: dict[str, Any], train_path: str, test_pa
                           outputs=Outputs.of([model_dir]))
 
 
+def _train_shape(train_path: str) -> DataShape:
+    return data_shape(pd.read_parquet(train_path, columns=[USER_ID, ITEM_ID]))
+
+
+def _not_trained(variant: str, config: TrainConfig, shape: Callable[[], DataShape]) -> str | None:
+    """Why ``variant`` is not started: named in ``config.skip`` (e.g. a measured fit time a
+    profile cannot afford), or its estimated fit memory exceeds its share of
+    ``config.memory_budget_gb`` among ``config.parallelism`` fits; ``None`` to train it."""
+    if variant in config.skip:
+        return f"skipped: {config.skip[variant]}"
+    return skip_reason(variant, config.model_settings(variant), shape(),
+                       per_fit_budget(config.memory_budget_gb, config.parallelism))
+
+
 @flow(name="train")
 def train(config: TrainConfig, split: SplitPaths, items_path: str, models_dir: str,
           k: int = 10, seed: int = 42, variants: Sequence[str] | None = None) -> Training:
     """Train ``variants`` (default ``config.models``), each with its config from the
-    ``train:`` section ``config``, in parallel on the flow's task runner."""
+    ``train:`` section ``config``, in parallel on the flow's task runner; a variant
+    ``config.skip`` names, or whose estimated fit memory exceeds its share of the budget,
+    is skipped with the reason."""
     logger = get_run_logger()
     futures = {}
+    skipped: dict[str, str] = {}
+    shape = functools.cache(lambda: _train_shape(split.train))
     for variant in variants or config.models:
+        reason = _not_trained(variant, config, shape)
+        if reason:
+            skipped[variant] = reason
+            logger.warning("%s: %s", variant, reason)
+            continue
         kwargs: dict[str, Any] = dict(
             variant=variant, params=config.model_settings(variant), train_path=split.train,
             test_path=split.test, items_path=items_path, model_dir=f"{models_dir}/{variant}",
@@ -108,4 +138,4 @@ def train(config: TrainConfig, split: SplitPaths, items_path: str, models_dir: s
                            variant, "; ".join(stale))
             result = train_variant.with_options(refresh_cache=True)(**kwargs)
         results.append(result)
-    return Training(results, failed)
+    return Training(results, failed, skipped)

@@ -7,21 +7,24 @@ from typing import Annotated
 
 import typer
 
-from movierec.commands.common import console, fail, user_errors
+from movierec.commands.common import console, fail, user_errors, working
 
-data_app = typer.Typer(help="Fetch, prepare and list datasets.", no_args_is_help=True)
+data_app = typer.Typer(help="Fetch, prepare, list, add and synthesise datasets.",
+                       no_args_is_help=True)
 
 DatasetOpt = Annotated[str, typer.Option("--dataset", "-d", help="Registry name, e.g. ml-100k.")]
 
 
 @data_app.command("list")
 def list_datasets() -> None:
-    """List the datasets in the registry."""
-    from recsys.data.registry import DATASETS
+    """List the datasets in the registry (fixed releases, then those added with `data add`)."""
+    from recsys.data.registry import DatasetsFileError, all_datasets
 
-    for spec in DATASETS.values():
+    with user_errors(DatasetsFileError):
+        specs = all_datasets()
+    for spec in specs.values():
         typer.echo(f"{spec.name:16} {spec.n_ratings:>12,} ratings  scale {spec.scale.minimum}-"
-                   f"{spec.scale.maximum} step {spec.scale.step}  {spec.url}")
+                   f"{spec.scale.maximum} step {spec.scale.step}  {spec.url or spec.source}")
 
 
 @data_app.command("fetch")
@@ -88,6 +91,53 @@ def prepare_cmd(
         f"[green]prepared[/] {dataset}: {len(tables.ratings):,} ratings, {len(tables.items):,} "
         f"items, {len(tables.users):,} users -> {tables.folder}"
     )
+
+
+@data_app.command("synth")
+def synth_cmd(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write (created if needed).")],
+    ratings: Annotated[int, typer.Option("--ratings", min=1, help="Number of ratings.")] = 25_000_095,
+    users: Annotated[int | None, typer.Option("--users", min=1, help="Number of users (default: ML-25M's ratings per user).")] = None,
+    items: Annotated[int | None, typer.Option("--items", min=1, help="Number of movies (default: grows as ratings^0.6 up to ML-25M's 62,423).")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+) -> None:
+    """Write a synthetic MovieLens-like set in ML-25M's file format (defaults: ML-25M's shape)."""
+    from recsys.data.synth import SynthConfig, SynthConfigError, write_synthetic
+
+    with user_errors(SynthConfigError), working(f"generating {ratings:,} synthetic ratings"):
+        result = write_synthetic(out, SynthConfig(n_ratings=ratings, n_users=users,
+                                                  n_items=items, seed=seed))
+    console.print(f"[green]wrote[/] {result.n_ratings:,} ratings of {result.n_users:,} users and "
+                  f"{result.n_items:,} movies (mean {result.rating_mean:.3f}), "
+                  f"{result.n_tags:,} tags -> {result.folder}")
+
+
+@data_app.command("add")
+def add_cmd(
+    name: Annotated[str, typer.Argument(help="Name to register, e.g. synth-1m.")],
+    source: Annotated[Path, typer.Option("--source", help="Folder in ML-25M's (ratings.csv, movies.csv ...) or ML-100K's (u.data, u.item, u.user) file format.")],
+    cache_dir: Annotated[Path, typer.Option(help="Raw-data cache.")] = Path("data/raw"),
+    suites_dir: Annotated[Path, typer.Option("--suites-dir", help="Folder of the expectation suites.")] = Path("expectations"),
+    params: Annotated[Path, typer.Option(help="Parameter file (validate: section).")] = Path("params.yaml"),
+) -> None:
+    """Register a dataset folder: record it in datasets.yaml, cache its files, derive its suites."""
+    from recsys.data.added import AddDatasetError, add_dataset
+    from recsys.data.fetch import FetchError
+    from recsys.data.registry import DatasetsFileError
+    from recsys.validation.suites import ValidateConfig
+
+    with user_errors(AddDatasetError, FetchError, DatasetsFileError), \
+            working(f"adding {name} from {source}"):
+        added = add_dataset(name, source, cache_dir=cache_dir, suites_dir=suites_dir,
+                            config=ValidateConfig.from_params(params))
+    spec = added.spec
+    console.print(
+        f"[green]added[/] {name}: {spec.n_ratings:,} ratings (mean {spec.rating_mean:g}, "
+        f"{spec.scale.minimum:g}-{spec.scale.maximum:g} step {spec.scale.step:g}), "
+        f"{spec.layout} layout; entry in {added.datasets_file}, files in {added.raw}, "
+        f"suites {', '.join(str(p) for p in added.suites)}", highlight=False, soft_wrap=True)
+    console.print(f"next: movierec data prepare --dataset {name}; movierec run --dataset {name}",
+                  highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -149,6 +149,13 @@ def _from_local(
     raise FetchError(f"local: no folder under {source} holds {', '.join(expected)}")
 
 
+def _local_folder(spec: DatasetSpec) -> Path | None:
+    """The local source when none is given: an added dataset's own folder, else the mirror."""
+    if spec.source:
+        return Path(spec.source)
+    return Path(os.environ[MIRROR_ENV]) if os.environ.get(MIRROR_ENV) else None
+
+
 def _download(url: str, dest: Path, progress: ProgressFn | None, timeout: float = 30.0) -> None:
     """Stream ``url`` to ``dest`` via a temporary file renamed on success."""
     part = dest.with_name(dest.name + ".part")
@@ -175,6 +182,7 @@ def _from_grouplens(
 ) -> None:
     archive = staging / f"{spec.name}.zip"
     base = os.environ.get(GROUPLENS_ENV)
+    assert spec.url is not None
     _download(f"{base.rstrip('/')}/{spec.name}.zip" if base else spec.url, archive, progress)
     if spec.archive_md5:
         got = hashlib.md5(archive.read_bytes()).hexdigest()  # noqa: S324 - GroupLens publishes MD5
@@ -231,12 +239,12 @@ def _try_sources(
                     errors.append(exc)
             continue
         if source == "local":
-            mirror = source_path or (Path(os.environ[MIRROR_ENV]) if os.environ.get(MIRROR_ENV) else None)
+            mirror = source_path or _local_folder(spec)
             if mirror is None:
                 continue
         if source == "recbole" and not name.endswith("-recbole"):
             continue
-        if source == "grouplens" and name.endswith("-recbole"):
+        if source == "grouplens" and (name.endswith("-recbole") or spec.url is None):
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))

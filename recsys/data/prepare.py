@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recsys.data.registry import get_spec
+from recsys.data.registry import LAYOUT_ML1M, LAYOUT_ML100K, get_spec
 from recsys.data.schema import (
     ITEM_ID,
     LIST_SEPARATOR,
@@ -146,11 +146,12 @@ def _ml_csv(raw: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         lambda g: "" if g == "(no genres listed)" else _join(g.split("|"))
     )
     items = _items_frame(movies)
-    links = pd.read_csv(raw / "links.csv", dtype={"imdbId": str})
-    links.columns = [ITEM_ID, "imdb_id", "tmdb_id"]
-    links["imdb_id"] = "tt" + links["imdb_id"].str.zfill(7)
-    links["tmdb_id"] = links["tmdb_id"].astype("Int64")
-    items = items.merge(links, on=ITEM_ID, how="left")
+    if (raw / "links.csv").is_file():
+        links = pd.read_csv(raw / "links.csv", dtype={"imdbId": str})
+        links.columns = [ITEM_ID, "imdb_id", "tmdb_id"]
+        links["imdb_id"] = "tt" + links["imdb_id"].str.zfill(7)
+        links["tmdb_id"] = links["tmdb_id"].astype("Int64")
+        items = items.merge(links, on=ITEM_ID, how="left")
     tags_path = raw / "tags.csv"
     if tags_path.is_file():
         tags = pd.read_csv(tags_path, dtype={"tag": str}).dropna(subset=["tag"])
@@ -182,12 +183,12 @@ def prepare(
     out_dir: Path = Path("data/processed"),
 ) -> PreparedTables:
     """Write the canonical ratings, items and users tables of ``dataset`` as Parquet."""
-    get_spec(dataset)
+    layout = get_spec(dataset).layout
     raw = raw_dir / dataset
     kg = raw_dir / f"{dataset}-recbole"
-    if dataset == "ml-100k":
+    if layout == LAYOUT_ML100K:
         ratings, items, users = _ml100k(raw, kg if kg.is_dir() else None)
-    elif dataset == "ml-1m":
+    elif layout == LAYOUT_ML1M:
         ratings, items, users = _ml1m(raw)
     else:
         ratings, items, users = _ml_csv(raw)

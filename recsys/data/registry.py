@@ -1,12 +1,32 @@
-"""The dataset registry: what each MovieLens release is, where it comes from, how to check it."""
+"""The dataset registry: what each MovieLens release is, where it comes from, how to check it.
+
+The fixed releases live in code (``DATASETS``). Datasets a user adds with
+``movierec data add`` (a synthetic set, their own catalogue) are recorded in the project file
+``datasets.yaml`` (``$MOVIEREC_DATASETS_FILE`` overrides the path) and found by ``get_spec``
+like the fixed ones.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
 
 from recsys.data.schema import HALF_STARS, INTEGER_STARS, RatingScale
 
 GROUPLENS = "https://files.grouplens.org/datasets/movielens"
+#: File layouts ``prepare`` reads: ML-25M's CSV files, ML-100K's ``u.*`` files, ML-1M's ``.dat``.
+LAYOUT_CSV = "ml-25m"
+LAYOUT_ML100K = "ml-100k"
+LAYOUT_ML1M = "ml-1m"
+LAYOUTS = (LAYOUT_CSV, LAYOUT_ML100K, LAYOUT_ML1M)
+DATASETS_FILE = Path("datasets.yaml")
+DATASETS_FILE_ENV = "MOVIEREC_DATASETS_FILE"
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -19,7 +39,7 @@ class DatasetSpec:
             the value is not published anywhere we could check; the archive digest below
             then protects the download and the per-file digests are recorded on first
             fetch (trust on first use) in the cache manifest.
-        url: GroupLens zip download.
+        url: GroupLens zip download (``None`` for an added dataset).
         archive_md5: the MD5 GroupLens publishes beside the zip.
         archive_folder: the folder inside the zip that holds ``files``.
         scale: the rating scale.
@@ -27,11 +47,13 @@ class DatasetSpec:
         rating_mean: expected mean rating.
         first_timestamp, last_timestamp: the period the ratings cover (Unix seconds).
         recbole: for ML-100K, the knowledge-graph files from the ``recbole`` wheel.
+        layout: which files ``prepare`` reads (one of ``LAYOUTS``).
+        source: for an added dataset, the folder it was added from (fetch's local source).
     """
 
     name: str
     files: dict[str, str | None]
-    url: str
+    url: str | None
     archive_md5: str | None
     archive_folder: str
     scale: RatingScale
@@ -40,6 +62,8 @@ class DatasetSpec:
     first_timestamp: int
     last_timestamp: int
     recbole: dict[str, str] = field(default_factory=dict)
+    layout: str = LAYOUT_CSV
+    source: str | None = None
 
 
 #: The knowledge graph shipped inside ``recbole==1.2.1`` (recbole/dataset_example/ml-100k/).
@@ -74,6 +98,7 @@ DATASETS: dict[str, DatasetSpec] = {
         first_timestamp=874_724_710,
         last_timestamp=893_286_638,
         recbole=RECBOLE_ML100K,
+        layout=LAYOUT_ML100K,
     ),
     "ml-latest-small": DatasetSpec(
         name="ml-latest-small",
@@ -104,6 +129,7 @@ DATASETS: dict[str, DatasetSpec] = {
         rating_mean=3.58156,
         first_timestamp=956_703_932,
         last_timestamp=1_046_454_590,
+        layout=LAYOUT_ML1M,
     ),
     "ml-25m": DatasetSpec(
         name="ml-25m",
@@ -123,6 +149,27 @@ DATASETS: dict[str, DatasetSpec] = {
         first_timestamp=789_652_009,
         last_timestamp=1_574_327_703,
     ),
+    # GroupLens publishes no checksum for ml-32m: the per-file digests are recorded on first
+    # fetch. Counts and period from its README (ratings from January 9, 1995 to October 12,
+    # 2023); the mean is the published figure rounded (the suite allows +-0.05 stars).
+    "ml-32m": DatasetSpec(
+        name="ml-32m",
+        files={
+            "ratings.csv": None,
+            "movies.csv": None,
+            "links.csv": None,
+            "tags.csv": None,
+            "README.txt": None,
+        },
+        url=f"{GROUPLENS}/ml-32m.zip",
+        archive_md5=None,
+        archive_folder="ml-32m",
+        scale=HALF_STARS,
+        n_ratings=32_000_204,
+        rating_mean=3.54,
+        first_timestamp=789_652_009,
+        last_timestamp=1_697_155_199,
+    ),
 }
 
 DEFAULT_DATASET = "ml-100k"
@@ -132,10 +179,86 @@ class UnknownDatasetError(ValueError):
     """Raised for a dataset name that is not in the registry."""
 
 
+class DatasetsFileError(ValueError):
+    """``datasets.yaml`` is unreadable or an entry in it is invalid."""
+
+
+def datasets_file() -> Path:
+    """Where added datasets are recorded: ``$MOVIEREC_DATASETS_FILE`` or ``./datasets.yaml``."""
+    return Path(os.environ.get(DATASETS_FILE_ENV) or DATASETS_FILE)
+
+
+def check_name(name: str) -> str:
+    """An added dataset's name: lower-case, a folder name, not a fixed release's name."""
+    if not _NAME.match(name):
+        raise ValueError(f"dataset name {name!r}: use lower-case letters, digits, '.', '_' "
+                         "or '-' (at most 64 characters, starting with a letter or digit)")
+    if name in DATASETS:
+        raise ValueError(f"dataset name {name!r} is a fixed registry entry; choose another")
+    return name
+
+
+def _spec_from_entry(name: str, entry: Any, path: Path) -> DatasetSpec:
+    try:
+        values = dict(entry)
+        values["scale"] = RatingScale(**values["scale"])
+        spec = DatasetSpec(name=name, **{k: v for k, v in values.items() if k != "name"})
+    except (TypeError, KeyError, ValueError) as exc:
+        raise DatasetsFileError(f"{path}: entry {name!r} is invalid ({exc})") from exc
+    if spec.layout not in LAYOUTS:
+        raise DatasetsFileError(f"{path}: entry {name!r} has unknown layout {spec.layout!r}")
+    return spec
+
+
+def added_datasets(path: Path | None = None) -> dict[str, DatasetSpec]:
+    """The datasets recorded by ``movierec data add`` (empty when the file does not exist)."""
+    path = path or datasets_file()
+    if not path.is_file():
+        return {}
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise DatasetsFileError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from exc
+    entries = loaded.get("datasets") if isinstance(loaded, dict) else None
+    if not isinstance(entries, dict):
+        raise DatasetsFileError(f"{path}: expected a mapping under 'datasets:'")
+    return {str(name): _spec_from_entry(str(name), entry, path) for name, entry in entries.items()}
+
+
+def record_dataset(spec: DatasetSpec, path: Path | None = None) -> Path:
+    """Add (or replace) ``spec`` in the added-datasets file; returns the file."""
+    path = path or datasets_file()
+    check_name(spec.name)
+    entries = {name: _entry(s) for name, s in added_datasets(path).items()}
+    entries[spec.name] = _entry(spec)
+    text = ("# Datasets added with `movierec data add` (recsys.data.registry); the fixed\n"
+            "# MovieLens releases live in code.\n"
+            + yaml.safe_dump({"datasets": entries}, sort_keys=True))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    return path
+
+
+def _entry(spec: DatasetSpec) -> dict[str, Any]:
+    values = asdict(spec)
+    del values["name"]
+    return values
+
+
+def all_datasets() -> dict[str, DatasetSpec]:
+    """The fixed releases followed by the added datasets."""
+    return {**DATASETS, **added_datasets()}
+
+
 def get_spec(name: str) -> DatasetSpec:
     """Return the registry entry for ``name`` or raise a clear error listing the choices."""
-    try:
+    if name in DATASETS:
         return DATASETS[name]
-    except KeyError:
-        choices = ", ".join(sorted(DATASETS))
-        raise UnknownDatasetError(f"unknown dataset {name!r}; choose one of: {choices}") from None
+    added = added_datasets()
+    if name in added:
+        return added[name]
+    choices = ", ".join([*sorted(DATASETS), *sorted(added)])
+    raise UnknownDatasetError(f"unknown dataset {name!r}; choose one of: {choices} "
+                              "(or register a folder with `movierec data add NAME --source DIR`)")

@@ -20,6 +20,11 @@ Protocols (``PROTOCOLS``):
 ``leave-last-out``
     Each user's last rating by time (ties broken by the larger item id) is their test rating;
     users with a single rating stay in training.
+``sampled-last-out``
+    Leave-last-out on a seeded sample of users, for big data: a ``test_size`` share of the
+    users with at least two ratings is drawn at random and each holds out their last
+    rating; everything else trains. Scoring cost grows with the sample, not the catalogue's
+    users (16,000 users of ML-25M at ``test_size=0.1``).
 ``cold-start``
     A ``test_size`` share of the users who have more than ``cold_start_history`` ratings is
     drawn at random; each keeps their first ``cold_start_history`` ratings by time in training
@@ -38,8 +43,10 @@ from numpy.typing import NDArray
 from recsys.data.schema import ITEM_ID, TIMESTAMP, USER_ID
 from recsys.sampling import as_rng, stratified_group_mask
 
-Protocol = Literal["ms-stratified", "temporal", "leave-last-out", "cold-start"]
-PROTOCOLS: tuple[str, ...] = ("ms-stratified", "temporal", "leave-last-out", "cold-start")
+Protocol = Literal["ms-stratified", "temporal", "leave-last-out", "sampled-last-out",
+                   "cold-start"]
+PROTOCOLS: tuple[str, ...] = ("ms-stratified", "temporal", "leave-last-out", "sampled-last-out",
+                              "cold-start")
 #: The stratification group of ``ms-stratified`` when none is named (the MS benchmark's).
 MS_FILTER_BY: Literal["user", "item"] = "item"
 COLD_START_HISTORY = 5
@@ -119,6 +126,20 @@ def leave_last_out_mask(ratings: pd.DataFrame) -> NDArray[np.bool_]:
     return ~((position == size - 1) & (size >= 2))
 
 
+def sampled_last_out_mask(
+    ratings: pd.DataFrame, *, test_size: float = 0.1,
+    seed: int | np.random.Generator | None = 42,
+) -> NDArray[np.bool_]:
+    """Training mask holding out the last rating of a seeded ``test_size`` share of the users
+    with at least two ratings."""
+    position, size = _position_in_user(ratings)
+    users = ratings[USER_ID].to_numpy(dtype=np.int64)
+    eligible = np.unique(users[size >= 2])
+    n_test = int(round(test_size * eligible.size))
+    chosen = as_rng(seed).choice(eligible, size=n_test, replace=False) if n_test else eligible[:0]
+    return ~(np.isin(users, chosen) & (position == size - 1))
+
+
 def cold_start_mask(
     ratings: pd.DataFrame,
     *,
@@ -155,7 +176,8 @@ def split_ratings(
         seed: randomness of ``ms-stratified`` and ``cold-start`` (the others are
             deterministic).
         test_size: test share: of each group's rows (``ms-stratified``), of the time range
-            quantile (``temporal``), of the eligible users (``cold-start``); unused by
+            quantile (``temporal``), of the eligible users (``cold-start``,
+            ``sampled-last-out``); unused by
             ``leave-last-out``.
         filter_by: the stratification group of ``ms-stratified`` (default ``"item"``, as in
             the MS Recommenders benchmark).
@@ -182,6 +204,8 @@ def split_ratings(
         mask = temporal_mask(ratings, test_size=test_size)
     elif protocol == "leave-last-out":
         mask = leave_last_out_mask(ratings)
+    elif protocol == "sampled-last-out":
+        mask = sampled_last_out_mask(ratings, test_size=test_size, seed=seed)
     else:
         mask = cold_start_mask(ratings, test_size=test_size, seed=seed, history=cold_start_history)
     train = ratings.loc[mask].reset_index(drop=True)

@@ -34,6 +34,7 @@ from recsys.data.interactions import Interactions, Vocabulary
 from recsys.data.schema import ITEM_ID, USER_ID
 from recsys.errors import NotFittedError
 from recsys.models.protocol import RecList, top_k
+from recsys.models.sizing import DataShape, MemoryEstimate
 from recsys.models.storage import (
     ARRAYS_FILE,
     FORMAT_VERSION,
@@ -193,6 +194,16 @@ class BaseRecommender(ABC):
 
     def _save_extra(self, folder: Path) -> None:  # noqa: B027 - optional hook
         """Write non-array artefacts (e.g. a native Keras model) into ``folder``."""
+
+    @classmethod
+    def estimate_fit_memory(cls, config: ModelConfig, shape: DataShape) -> MemoryEstimate:
+        """Peak memory of ``fit`` on data of ``shape``: the pipeline skips a variant whose
+        estimate exceeds its budget instead of starting a fit the kernel would kill. The
+        default covers models whose state grows with the ratings: a few copies of the
+        sparse rating matrix (12 bytes a non-zero each) plus per-user and per-item vectors.
+        Models with dense structures override it."""
+        return MemoryEstimate(shape.nnz * 12 * 6 + (shape.n_users + shape.n_items) * 8 * 256,
+                              "sparse rating matrices")
 
     # -- public API ----------------------------------------------------------------------
     @property

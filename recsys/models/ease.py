@@ -15,6 +15,7 @@ from scipy import sparse
 from recsys.data.interactions import Interactions
 from recsys.data.schema import RATING, TIMESTAMP
 from recsys.models.base import BaseRecommender, ModelConfig, require_dense
+from recsys.models.sizing import DataShape, MemoryEstimate
 from recsys.models.storage import load_sparse, save_sparse
 
 log = logging.getLogger(__name__)
@@ -188,6 +189,13 @@ class EASE(BaseRecommender):
 
     name = "ease"
     config: EASEConfig
+
+    @classmethod
+    def estimate_fit_memory(cls, config: ModelConfig, shape: DataShape) -> MemoryEstimate:
+        assert isinstance(config, EASEConfig)
+        copies = 5 if config.cooccurrence == "timeline" else 3
+        return MemoryEstimate(copies * shape.n_items**2 * 8,
+                              f"{copies} dense items x items matrices ({shape.n_items:,} items)")
 
     def _input(self, data: Interactions) -> sparse.csr_matrix:
         if self.config.feedback == "binary":

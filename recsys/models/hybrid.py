@@ -10,7 +10,7 @@ from numpy.typing import NDArray
 from scipy import sparse
 
 from recsys.data.interactions import Interactions
-from recsys.models.base import BATCH, BaseRecommender, log_popularity
+from recsys.models.base import BATCH, BaseRecommender, ModelConfig, log_popularity
 from recsys.models.blend import coordinate_ascent
 from recsys.models.hybrid_config import (
     CONTENT,
@@ -18,6 +18,7 @@ from recsys.models.hybrid_config import (
     HybridConfig,
 )
 from recsys.models.registry import load_model, model_class
+from recsys.models.sizing import DataShape, MemoryEstimate
 from recsys.sampling import as_rng, item_stratified_holdout
 
 CF_FOLDER = "cf"
@@ -84,6 +85,21 @@ class Hybrid(BaseRecommender):
 
     name = "hybrid"
     config: HybridConfig
+
+    @classmethod
+    def estimate_fit_memory(cls, config: ModelConfig, shape: DataShape) -> MemoryEstimate:
+        """The largest component, plus the dense users x items score blocks of the weight
+        search (float32, one per label and content and popularity)."""
+        assert isinstance(config, HybridConfig)
+        estimates = []
+        for spec in config.cf_components.values():
+            component = model_class(spec.model)
+            estimates.append(component.estimate_fit_memory(
+                component.config_class()(**spec.params), shape))
+        largest = max(estimates, key=lambda e: e.bytes)
+        users = min(shape.n_users, config.max_validation_users)
+        blocks = users * shape.n_items * 4 * (len(config.cf_components) + 2)
+        return MemoryEstimate(largest.bytes + blocks, largest.what)
 
     # -- components ----------------------------------------------------------------------
     def _component(self, name: str, params: dict[str, Any]) -> BaseRecommender:

@@ -20,6 +20,7 @@ MODELS: dict[str, str] = {
     "user_knn": "recsys.models.user_knn:UserKNN",
     "item_knn": "recsys.models.item_knn:ItemKNN",
     "ease": "recsys.models.ease:EASE",
+    "sparse_ease": "recsys.models.sparse_ease:SparseEASE",
     "svd": "recsys.models.svd:TruncatedSVDRecommender",
     "mf": "recsys.models.mf:BiasedMF",
     "ials": "recsys.models.ials:ImplicitALS",

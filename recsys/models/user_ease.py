@@ -11,6 +11,7 @@ from pydantic import Field
 
 from recsys.data.interactions import Interactions
 from recsys.models.base import BaseRecommender, ModelConfig, require_dense
+from recsys.models.sizing import DataShape, MemoryEstimate
 
 
 class UserEASEConfig(ModelConfig):
@@ -33,6 +34,11 @@ class UserEASE(BaseRecommender):
 
     name = "user_ease"
     config: UserEASEConfig
+
+    @classmethod
+    def estimate_fit_memory(cls, config: ModelConfig, shape: DataShape) -> MemoryEstimate:
+        return MemoryEstimate(3 * shape.n_users**2 * 8,
+                              f"dense users x users matrix ({shape.n_users:,} users)")
 
     def _fit(self, data: Interactions) -> None:
         x = self.seen_

@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from recsys.data.schema import USER_ID
+from recsys.shilling.calibration import calibrated_scores
 from recsys.shilling.detectors import create_detector
 
 logger = logging.getLogger(__name__)
@@ -33,6 +34,9 @@ class FilterConfig(BaseModel):
         threshold: users scoring at least this are removed.
         max_removed_share: the largest plausible share of users to remove.
         seed: randomness of the detector's training attacks.
+        calibration: ``reference`` scores with the shipped classifier (trained on
+            ML-100K); ``dataset`` fits the ensemble on the screened data's own users plus
+            injected attacks, cross-fitted (``recsys.shilling.calibration``; ensemble only).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -42,6 +46,7 @@ class FilterConfig(BaseModel):
     threshold: float = Field(0.5, ge=0.0, le=1.0)
     max_removed_share: float = Field(0.05, gt=0.0, le=1.0)
     seed: int = 0
+    calibration: Literal["reference", "dataset"] = "reference"
 
 
 class ImplausibleFilterError(RuntimeError):
@@ -76,10 +81,16 @@ def quarantine(ratings: pd.DataFrame, flagged_users: np.ndarray | list[int]) -> 
 
 
 def score_users(
-    ratings: pd.DataFrame, *, detector: str = "ensemble", threshold: float = 0.5, seed: int = 0
+    ratings: pd.DataFrame, *, detector: str = "ensemble", threshold: float = 0.5, seed: int = 0,
+    calibration: str = "reference",
 ) -> pd.DataFrame:
     """``user_id, score, flagged`` for every user of ``ratings``."""
-    scores = create_detector(detector, seed=seed).fit(ratings).scores()
+    if calibration == "dataset":
+        if detector != "ensemble":
+            raise ValueError(f"calibration 'dataset' needs the ensemble detector, not {detector!r}")
+        scores = calibrated_scores(ratings, seed=seed)
+    else:
+        scores = create_detector(detector, seed=seed).fit(ratings).scores()
     return pd.DataFrame({
         USER_ID: scores.index.to_numpy(dtype=np.int64),
         "score": scores.to_numpy(dtype=np.float64),
@@ -94,6 +105,7 @@ def filter_ratings(
     max_removed_share: float = 0.05,
     seed: int = 0,
     detector: str = "ensemble",
+    calibration: str = "reference",
 ) -> FilterResult:
     """Remove the ratings of users the detector flags.
 
@@ -103,6 +115,7 @@ def filter_ratings(
         max_removed_share: raise instead of removing more than this share of users.
         seed: randomness of the detector.
         detector: detector name (default: the ensemble).
+        calibration: ``reference`` or ``dataset`` (see ``FilterConfig``).
 
     Returns:
         The kept rows, the quarantined rows, the scores and a report.
@@ -112,13 +125,15 @@ def filter_ratings(
     """
     start = time.perf_counter()
     config = FilterConfig(threshold=threshold, max_removed_share=max_removed_share, seed=seed,
-                          detector=detector)
-    scores = score_users(ratings, detector=config.detector, threshold=config.threshold, seed=config.seed)
+                          detector=detector, calibration=calibration)  # type: ignore[arg-type]
+    scores = score_users(ratings, detector=config.detector, threshold=config.threshold,
+                         seed=config.seed, calibration=config.calibration)
     flagged = scores.loc[scores["flagged"], USER_ID].to_numpy()
     n_users = len(scores)
     share = len(flagged) / n_users if n_users else 0.0
     report: dict[str, Any] = {
         "detector": config.detector,
+        "calibration": config.calibration,
         "threshold": config.threshold,
         "max_removed_share": config.max_removed_share,
         "seed": config.seed,
