@@ -177,6 +177,12 @@ def ephemeral_server(home: Path, notify: Callable[[str], None] | None = None) ->
     def stop() -> None:
         process = server.server_process
         if process is not None:
+            # send the logs still queued for the API first: once the server is gone, Prefect
+            # would report "Error logging to API" for them at exit
+            with contextlib.suppress(Exception):
+                from prefect.logging.handlers import APILogWorker
+
+                APILogWorker.drain_all(timeout=5)
             kill_server(process.pid, timeout=5.0)
             with contextlib.suppress(Exception):
                 server.stop()
