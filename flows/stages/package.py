@@ -48,5 +48,5 @@ def package(champion_version: str | None, tracking_uri: str, params_path: str,
     if not bentos.build.bento_exists(tag):  # a cached tag whose Bento was deleted since
         logger.warning("cached Bento %s is no longer in the BentoML store: rebuilding", tag)
         tag = build_bento_task.with_options(refresh_cache=True)(*inputs)
-    logger.info("built Bento %s (serve: bentoml serve %s)", tag, tag)
+    logger.info("built Bento %s (serve: bentoml serve %s --host 127.0.0.1)", tag, tag)
     return Packaged(tag)

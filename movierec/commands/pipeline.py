@@ -30,7 +30,7 @@ def _summary_lines(summary: dict[str, Any]) -> list[str]:
         f"{reports.get('data-quality') or 'n/a'}; drift {reports.get('drift') or 'n/a'}; "
         f"metrics {reports.get('metrics')}",
         f"Bento:      {summary['bento'] or 'not built'}"
-        + (f" (serve: bentoml serve {summary['bento']})" if summary.get("bento") else ""),
+        + (f" (serve: bentoml serve {summary['bento']} --host 127.0.0.1)" if summary.get("bento") else ""),
     ]
     for variant, reason in {**summary.get("skipped", {}), **summary.get("failed", {})}.items():
         lines.append(f"not trained: {variant}: {reason}")
