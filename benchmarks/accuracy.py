@@ -34,7 +34,19 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from recsys.data.fetch import fetch  # noqa: E402
+from recsys.data.interactions import Interactions, load_processed  # noqa: E402
+from recsys.data.prepare import prepare  # noqa: E402
+from recsys.evaluation import metrics  # noqa: E402
+from recsys.evaluation.evaluate import fit_and_evaluate, list_metrics  # noqa: E402
+from recsys.evaluation.splits import split_ratings  # noqa: E402
+from recsys.models import VARIANTS  # noqa: E402
 from recsys.models.ease import TIMELINE_DLAE  # noqa: E402  (after the path set-up)
+from recsys.models.protocol import top_k  # noqa: E402
+from recsys.params import section  # noqa: E402
 
 DATASET = "ml-100k"
 PROTOCOL = "ms-stratified"
@@ -103,8 +115,6 @@ N_VARIANTS = 13
 # -- data -----------------------------------------------------------------------------------
 def prepare_data(mirror: Path, data_dir: Path) -> Path:
     """Fetch ML-100K from ``mirror`` and prepare it with the project's own code."""
-    from recsys.data.fetch import fetch
-    from recsys.data.prepare import prepare
 
     fetch(DATASET, cache_dir=data_dir / "raw", source=mirror)
     tables = prepare(DATASET, raw_dir=data_dir / "raw", out_dir=data_dir / "processed")
@@ -112,8 +122,6 @@ def prepare_data(mirror: Path, data_dir: Path) -> Path:
 
 
 def load_split(processed: Path, seed: int) -> tuple[Any, Any, Any]:
-    from recsys.data.interactions import load_processed
-    from recsys.evaluation.splits import split_ratings
 
     ratings, items, _ = load_processed(DATASET, processed)
     split = split_ratings(ratings, PROTOCOL, seed=seed)
@@ -123,8 +131,6 @@ def load_split(processed: Path, seed: int) -> tuple[Any, Any, Any]:
 # -- workers (run inside a subprocess) ------------------------------------------------------
 def run_model(name: str, processed: Path, k: int, seed: int,
               params: dict[str, Any] | None = None) -> dict[str, float]:
-    from recsys.evaluation.evaluate import fit_and_evaluate
-    from recsys.params import section
 
     train, test, items = load_split(processed, seed)
     if params is None:
@@ -135,10 +141,7 @@ def run_model(name: str, processed: Path, k: int, seed: int,
 
 def _ranked_frame(users: Any, scores: Any, exclude: Any, item_ids: Any, k: int) -> Any:
     """``user_id, item_id, score, rank`` rows of the top-``k`` of dense ``scores``."""
-    import numpy as np
-    import pandas as pd
 
-    from recsys.models.protocol import top_k
 
     idx, val = top_k(scores, k, exclude)
     keep = idx.ravel() >= 0
@@ -152,12 +155,7 @@ def _ranked_frame(users: Any, scores: Any, exclude: Any, item_ids: Any, k: int) 
 
 def run_peer(name: str, processed: Path, k: int, seed: int) -> dict[str, float]:
     """Fit a peer-library model and evaluate its top-k lists with our metrics."""
-    import numpy as np
-    import pandas as pd
 
-    from recsys.data.interactions import Interactions
-    from recsys.evaluation import metrics
-    from recsys.evaluation.evaluate import list_metrics
 
     train_ratings, test, items = load_split(processed, seed)
     train = Interactions.from_frame(train_ratings, items)
@@ -166,6 +164,7 @@ def run_peer(name: str, processed: Path, k: int, seed: int) -> dict[str, float]:
     frames: list[pd.DataFrame] = []
 
     if name.startswith("surprise"):
+        # optional baseline libraries, installed only for this benchmark
         from surprise import SVD, Dataset, Reader, SVDpp
 
         reader = Reader(rating_scale=(1, 5))
@@ -204,6 +203,7 @@ def run_peer(name: str, processed: Path, k: int, seed: int) -> dict[str, float]:
             frames.append(_ranked_frame(users, scores, exclude, raw_items, k))
         result["recommend_seconds"] = time.perf_counter() - start
     else:
+        # optional baseline libraries, installed only for this benchmark
         from implicit.als import AlternatingLeastSquares
         from implicit.bpr import BayesianPersonalizedRanking
 
@@ -378,7 +378,6 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
 
 def seed_table(by_seed: dict[str, dict[int, float]]) -> list[str]:
     """NDCG@10 per split seed, with the mean and the sample standard deviation."""
-    import numpy as np
 
     if not by_seed:
         return ["(not run)"]
@@ -494,7 +493,6 @@ def main() -> None:
         worker_main(args)
         return
 
-    from recsys.models import VARIANTS
 
     names = args.models.split(",") if args.models else list(VARIANTS)
     start = time.perf_counter()

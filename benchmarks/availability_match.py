@@ -16,15 +16,16 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from recsys.availability.catalogue import CatalogueProvider
+from recsys.data.fetch import fetch
+from recsys.data.prepare import prepare
+
 ROOT = Path(__file__).resolve().parents[1]
 MIRROR = Path(os.environ.get("MOVIEREC_DATA_MIRROR", ROOT.parent / "shared" / "data"))
 OUT = ROOT / "benchmarks" / "results" / "availability-match.md"
 
 
 def main() -> None:
-    from recsys.availability.catalogue import CatalogueProvider
-    from recsys.data.fetch import fetch
-    from recsys.data.prepare import prepare
 
     workdir = Path(tempfile.mkdtemp(prefix="movierec-match-"))
     sections = []

@@ -18,13 +18,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bentos.service import build_engine
+from recsys.serving.config import load_serve_config
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def create_app() -> Starlette:
     """The app (uvicorn's factory): builds the engine as the service does."""
-    from bentos.service import build_engine
-    from recsys.serving.config import load_serve_config
 
     engine = build_engine(*load_serve_config())
 

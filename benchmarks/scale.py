@@ -30,6 +30,8 @@ from typing import Any
 import pandas as pd
 import psutil
 
+from recsys.data.synth import SynthConfig, write_synthetic
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 MOVIEREC = str(Path(sys.executable).with_name("movierec"))
@@ -204,7 +206,6 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "scale.md")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    from recsys.data.synth import SynthConfig, write_synthetic
 
     results, sizes = [], {}
     if args.ml100k:

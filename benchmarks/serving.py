@@ -46,7 +46,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import httpx  # noqa: E402
+import orjson  # noqa: E402
+
+from bentos.model_source import resolve_model  # noqa: E402
 from bentos.process import bentoml_serve, free_port, stop_group  # noqa: E402
+from bentos.schemas import RecommendRequest  # noqa: E402
+from bentos.service import build_engine  # noqa: E402
+from recsys.serving.config import load_serve_config  # noqa: E402
+from recsys.serving.inference_log import encode_record, log_record  # noqa: E402
 
 MIRROR = Path(os.environ.get("MOVIEREC_DATA_MIRROR", ROOT.parent / "shared" / "data"))
 N_USERS = 943
@@ -102,7 +110,6 @@ def wrk(url: str, concurrency: int, seconds: float, script: Path) -> Row:
 
 @contextmanager
 def bare_asgi(env: dict[str, str], output: Path) -> Iterator[str]:
-    import httpx
 
     port = free_port()
     with output.open("wb") as sink:
@@ -167,12 +174,7 @@ class Parts:
 
 def in_process(env: dict[str, str], n: int = 3000) -> Parts:
     """Time the parts of ``POST /recommend`` in this process, on the same engine."""
-    import orjson
 
-    from bentos.schemas import RecommendRequest
-    from bentos.service import build_engine
-    from recsys.serving.config import load_serve_config
-    from recsys.serving.inference_log import encode_record, log_record
 
     saved = dict(os.environ)
     os.environ.update(env)
@@ -213,8 +215,6 @@ def in_process(env: dict[str, str], n: int = 3000) -> Parts:
 
 
 def champion_card(env: dict[str, str]) -> dict[str, object]:
-    from bentos.model_source import resolve_model
-    from recsys.serving.config import load_serve_config
 
     saved = dict(os.environ)
     os.environ.update(env)

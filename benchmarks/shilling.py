@@ -40,6 +40,12 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import tempfile  # noqa: E402
+
+from recsys.data.fetch import fetch  # noqa: E402
+from recsys.data.interactions import Interactions  # noqa: E402
+from recsys.data.prepare import prepare  # noqa: E402
+from recsys.models import create  # noqa: E402
 from recsys.shilling.attacks import ATTACK_KINDS, RatingStats, generate_attack  # noqa: E402
 from recsys.shilling.detectors import (  # noqa: E402
     REFERENCE_DIR,
@@ -49,6 +55,7 @@ from recsys.shilling.detectors import (  # noqa: E402
     confirm_groups,
     detection_features,
 )
+from recsys.shilling.filter import filter_ratings  # noqa: E402
 
 SIZES = (0.01, 0.03, 0.05, 0.10)
 FILLERS = (0.01, 0.03, 0.05, 0.10)
@@ -62,10 +69,7 @@ _STATE: dict[str, Any] = {}
 
 
 def load_ml100k() -> pd.DataFrame:
-    import tempfile
 
-    from recsys.data.fetch import fetch
-    from recsys.data.prepare import prepare
 
     processed = ROOT / "data" / "processed" / "ml-100k" / "ratings.parquet"
     if processed.is_file():
@@ -175,9 +179,6 @@ def summarise(runs: pd.DataFrame) -> pd.DataFrame:
 def impact(ratings: pd.DataFrame, targets: list[int], size: float, filler: float,
            models: tuple[str, ...]) -> tuple[pd.DataFrame, list[str]]:
     """Prediction shift and HitRate@10 of each target: clean, attacked, attacked + filtered."""
-    from recsys.data.interactions import Interactions
-    from recsys.models import create
-    from recsys.shilling.filter import filter_ratings
 
     notes: list[str] = []
     available: list[str] = []

@@ -20,6 +20,7 @@ import pandas as pd
 from recsys.data.fetch import fetch
 from recsys.data.prepare import canonical_ratings, prepare
 from recsys.data.schema import RATING_COLUMNS
+from recsys.data.synth import SynthConfig, write_synthetic
 from recsys.shilling.attacks import RatingStats, generate_attack
 from recsys.shilling.filter import score_users
 
@@ -36,7 +37,6 @@ def _real(dataset: str, root: Path) -> pd.DataFrame:
 
 
 def _synthetic(n: int, root: Path) -> pd.DataFrame:
-    from recsys.data.synth import SynthConfig, write_synthetic
 
     folder = write_synthetic(root / f"synth-{n}", SynthConfig(n_ratings=n, seed=0)).folder
     frame = pd.read_csv(folder / "ratings.csv")

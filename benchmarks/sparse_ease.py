@@ -16,7 +16,8 @@ from pathlib import Path
 import pandas as pd
 
 from recsys.data.fetch import fetch
-from recsys.data.prepare import prepare
+from recsys.data.prepare import canonical_ratings, prepare
+from recsys.data.synth import SynthConfig, write_synthetic
 from recsys.evaluation.evaluate import fit_and_evaluate
 from recsys.evaluation.splits import split_ratings
 
@@ -30,8 +31,6 @@ def _ratings_of(dataset: str, root: Path) -> pd.DataFrame:
 
 
 def _synthetic(n: int, root: Path) -> pd.DataFrame:
-    from recsys.data.prepare import canonical_ratings
-    from recsys.data.synth import SynthConfig, write_synthetic
 
     folder = write_synthetic(root / f"synth-{n}", SynthConfig(n_ratings=n, seed=0)).folder
     frame = pd.read_csv(folder / "ratings.csv")

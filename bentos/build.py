@@ -20,6 +20,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from bentos.model_source import (
+    load_registry_version,
+    model_from_folder,
+    model_from_registry,
+    resolve_items_path,
+)
+from recsys.serving.config import load_serve_config
+from recsys.serving.model import ModelInfo
+
 ROOT = Path(__file__).resolve().parents[1]
 BENTOFILE = ROOT / "bentos" / "bentofile.yaml"
 #: Loading from the registry exports the store's URI into these (MLflow's
@@ -46,7 +57,6 @@ def _tracking_uri(uri: str | None) -> Iterator[None]:
 
 def _registered_version(model_name: str, version: str, tracking_uri: str | None) -> Any:
     """``models:/<model_name>/<version>`` as the service's ``ModelInfo``."""
-    from bentos.model_source import load_registry_version
 
     return load_registry_version(model_name, version=version, tracking_uri=tracking_uri)
 
@@ -68,9 +78,6 @@ def capture_model(model_dir: str | Path | None = None, items: str | Path | None 
     """
     import bentoml
 
-    from bentos.model_source import model_from_folder, model_from_registry, resolve_items_path
-    from recsys.serving.config import load_serve_config
-    from recsys.serving.model import ModelInfo
 
     config, data = load_serve_config(params_path or ROOT / "params.yaml")
     folder = model_dir or (None if model_version else os.environ.get("MOVIEREC_MODEL_DIR"))
@@ -113,7 +120,6 @@ def build_bento(model_dir: str | Path | None = None, items: str | Path | None = 
     ``params_path`` choose the model as in ``capture_model``.
     """
     import bentoml
-    import yaml
 
     model_tag = capture_model(model_dir, items, model_version=model_version,
                               tracking_uri=tracking_uri, params_path=params_path)

@@ -19,9 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 
+from recsys.models import load_model
 from recsys.serving.config import ServeConfig
 from recsys.serving.model import ModelInfo
+from recsys.tracking.mlflow_runs import resolve_tracking_uri
+from recsys.tracking.registry import RegistryError, load_champion, load_version
 
 logger = logging.getLogger("movierec.serving")
 
@@ -36,7 +40,6 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 def model_from_folder(folder: Path) -> ModelInfo:
     """A model saved by ``BaseRecommender.save`` (plus optional ``serving.json`` metadata)."""
-    from recsys.models import load_model
 
     recommender = load_model(folder)
     meta = _read_json(folder / "serving.json")
@@ -66,7 +69,6 @@ def load_registry_version(model_name: str, *, alias: str | None = None,
     Raises:
         RegistryError: no such alias or version.
     """
-    from recsys.tracking.registry import load_champion, load_version
 
     if version is not None:
         loaded = load_version(version, model_name, tracking_uri=tracking_uri)
@@ -96,7 +98,6 @@ def alias_version(model_name: str, alias: str) -> str | None:
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    from recsys.tracking.mlflow_runs import resolve_tracking_uri
 
     try:
         client = MlflowClient(tracking_uri=resolve_tracking_uri(None))
@@ -109,7 +110,6 @@ def model_from_registry(model_name: str, alias: str) -> ModelInfo | None:
     """The MLflow champion, or ``None`` when no registry is configured or it lacks one."""
     if not registry_configured():
         return None
-    from recsys.tracking.registry import RegistryError
 
     try:
         return load_registry_version(model_name, alias=alias)
@@ -122,7 +122,6 @@ def bento_model_tag(model_name: str, here: Path = Path(__file__)) -> str | None:
     """The tag of ``model_name`` in the built Bento this module runs from (its
     ``bento.yaml``); ``None`` from a source checkout, where the store's latest model may have
     been left by any other checkout or run on the machine."""
-    import yaml
 
     for parent in here.resolve().parents[:3]:
         manifest = parent / "bento.yaml"

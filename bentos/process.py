@@ -15,6 +15,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -38,7 +40,6 @@ def bentoml_serve(
         RuntimeError: the server exited or was not ready within ``timeout`` seconds (the
             message ends with the tail of its ``output``).
     """
-    import httpx
 
     port = free_port()
     with output.open("wb") as sink:

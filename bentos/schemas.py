@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic.json_schema import models_json_schema
 
 from recsys.availability.provider import DEFAULT_REGION
 from recsys.data.schema import ID_MAX
@@ -178,7 +179,6 @@ def openapi_document(routes: dict[str, tuple[str, type[BaseModel], type[BaseMode
         platforms: the platform names a request may filter on, when the service knows
             them all (a catalogue); other names are a 400.
     """
-    from pydantic.json_schema import models_json_schema
 
     models: list[type[BaseModel]] = [ErrorBody]
     for _, request, response, _ in routes.values():

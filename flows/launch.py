@@ -15,6 +15,7 @@ from flows.runtime import configure
 def configured_pipeline(home: str | Path | None = None) -> Any:
     """The ``pipeline`` flow, with Prefect configured to keep its state in ``home``."""
     configure(home)
+    # Prefect reads its settings on import: flows.pipeline only after configure()
     from flows.pipeline import pipeline
 
     return pipeline

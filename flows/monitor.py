@@ -18,7 +18,21 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from recsys.monitoring.drift import DEFAULT_REPORT_DIR, DEFAULT_STATE, MonitorConfig
+from recsys.data.interactions import Interactions, read_ratings
+from recsys.data.tables import read_table_file
+from recsys.monitoring.drift import (
+    DEFAULT_REPORT_DIR,
+    DEFAULT_STATE,
+    MonitorConfig,
+    decide,
+    read_inference_log,
+    record_retrain,
+)
+from recsys.monitoring.features import comparable_served_lists, serving_reference
+from recsys.monitoring.incoming import incoming_path, monitoring_reference, staged_batch
+from recsys.tracking.mlflow_runs import resolve_tracking_uri
+from recsys.tracking.registry import load_champion
+from recsys.validation.validate import validate_tables
 
 #: The decision line of a batch that validation rejected (nothing compared or retrained).
 REJECTED: dict[str, Any] = {"drift_detected": None, "retrain": False, "drift_share": None,
@@ -33,7 +47,6 @@ class RetrainError(RuntimeError):
 def validate_batch(current_path: str, items_path: str | None, dataset: str,
                    docs_dir: str = "reports/data-quality/batches") -> dict[str, Any]:
     """The pipeline's Great Expectations gate in batch mode (no volume bounds)."""
-    from recsys.validation.validate import validate_tables
 
     result = validate_tables(current_path, items_path, dataset=dataset, batch=True,
                              docs_dir=Path(docs_dir))
@@ -44,7 +57,6 @@ def _champion(tracking_uri: str | None, dataset: str) -> Any | None:
     """The registry's champion (``None`` when there is none yet: no quality or served-traffic
     check)."""
     try:
-        from recsys.tracking.registry import load_champion
 
         return load_champion(tracking_uri=tracking_uri, dataset=dataset).recommender
     except Exception as exc:  # no registry or no champion yet
@@ -58,11 +70,6 @@ def drift_decision(current_path: str, dataset: str, reference_path: str | None,
                    processed_dir: str, report_dir: str, state_path: str,
                    tracking_uri: str | None, name: str | None) -> dict[str, Any]:
     """Compare the batch (and served traffic) with the reference; the decision as JSON."""
-    from recsys.data.interactions import Interactions, read_ratings
-    from recsys.data.tables import read_table_file
-    from recsys.monitoring.drift import decide, read_inference_log
-    from recsys.monitoring.features import comparable_served_lists, serving_reference
-    from recsys.monitoring.incoming import monitoring_reference
 
     reference = (read_ratings(Path(reference_path)) if reference_path
                  else monitoring_reference(dataset, Path(processed_dir)))
@@ -95,9 +102,8 @@ def retrain(dataset: str, current_path: str, params_path: str,
     The batch joins the incoming ratings only when the pipeline completes; a failed retrain
     leaves them as they were, so the batch is still new data at the next check.
     """
+    # cycle: flows.launch imports flows.pipeline, which imports this module
     from flows import launch
-    from recsys.data.interactions import read_ratings
-    from recsys.monitoring.incoming import incoming_path, staged_batch
 
     batch = read_ratings(Path(current_path))
     pipeline = launch.configured_pipeline()
@@ -122,7 +128,6 @@ def log_served_quality(quality: dict[str, float], tracking_uri: str | None, data
     ``movierec-monitoring``); the run id."""
     import mlflow
 
-    from recsys.tracking.mlflow_runs import resolve_tracking_uri
 
     mlflow.set_tracking_uri(resolve_tracking_uri(tracking_uri))
     mlflow.set_experiment("movierec-monitoring")
@@ -203,7 +208,6 @@ def monitor(
         payload["served_quality_run"] = log_served_quality(payload["recommendation_quality"],
                                                            tracking_uri, dataset)
     if payload["retrain"] and not decide_only:
-        from recsys.monitoring.drift import record_retrain
 
         try:
             payload["retrain_run"] = retrain(dataset, current_path, params_path, tracking_uri)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from recsys.monitoring.incoming import new_batch_path
+
 NIGHTLY_CRON = "0 2 * * *"
 HOURLY_CRON = "0 * * * *"
 
@@ -18,9 +20,9 @@ HOURLY_CRON = "0 * * * *"
 def deployments(dataset: str = "ml-100k", tracking_uri: str | None = None,
                 params_path: str = "params.yaml") -> list[Any]:
     """The nightly retraining and hourly monitoring deployments (both read ``params_path``)."""
+    # Prefect reads its settings on import: `python -m flows.serve` calls configure() first
     from flows.monitor import monitor
     from flows.pipeline import pipeline
-    from recsys.monitoring.incoming import new_batch_path
 
     nightly = pipeline.to_deployment(
         name="nightly-train", cron=NIGHTLY_CRON,

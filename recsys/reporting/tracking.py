@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from recsys.reporting.errors import ReportInputError
+from recsys.tracking.registry import list_versions
 
 EXPERIMENT_PREFIX = "movierec-"
 MAX_RUNS = 5_000
@@ -121,7 +122,6 @@ def read_registry(uri: str, model_name: str) -> list[RegistryVersion]:
     """Every version of ``model_name``, oldest first (none without a store or the model)."""
     if not store_exists(uri):
         return []
-    from recsys.tracking.registry import list_versions
 
     try:
         rows = list_versions(model_name, tracking_uri=uri)

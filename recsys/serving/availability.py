@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from recsys.availability.catalogue import CatalogueProvider
 from recsys.availability.provider import AvailabilityError, AvailabilityProvider
+from recsys.availability.tmdb import TMDBClient, TMDBProvider
 from recsys.serving.config import ServeConfig
 from recsys.serving.engine import NO_AVAILABILITY_HINT
 
@@ -46,11 +48,9 @@ def load_availability(setting: str | None, items: pd.DataFrame | None,
             "to match it against: set MOVIEREC_ITEMS or serve.items"
         )
     if setting.lower() == "tmdb":
-        from recsys.availability.tmdb import TMDBClient, TMDBProvider
 
         client = TMDBClient(cache_dir=config.tmdb_cache_dir, max_age_days=config.tmdb_max_age_days)
         return Availability(TMDBProvider(client, items), None, networked=True)
-    from recsys.availability.catalogue import CatalogueProvider
 
     try:
         provider = CatalogueProvider.from_path(setting, items, year_tolerance=config.year_tolerance)

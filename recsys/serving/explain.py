@@ -18,6 +18,8 @@ from numpy.typing import NDArray
 from scipy import sparse
 
 from recsys.models.base import BaseRecommender
+from recsys.models.ease import EASE
+from recsys.models.item_knn import ItemKNN, top_n_similarities
 
 #: History movies named per recommendation.
 MAX_BECAUSE = 3
@@ -33,8 +35,6 @@ class Explainer:
     """
 
     def __init__(self, model: BaseRecommender, neighbours: int = FALLBACK_NEIGHBOURS) -> None:
-        from recsys.models.ease import EASE
-        from recsys.models.item_knn import ItemKNN
 
         self.exact = True
         self._dense: NDArray[np.float64] | None = None
@@ -46,7 +46,6 @@ class Explainer:
             self._rows = sparse.csr_matrix(model._evidence(model.ratings_))
             self._columns = sparse.csr_matrix(model.similarities_.T)
         else:
-            from recsys.models.item_knn import top_n_similarities
 
             self.exact = False
             self._rows = sparse.csr_matrix(model.seen_, dtype=np.float64)

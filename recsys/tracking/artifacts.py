@@ -33,6 +33,8 @@ from pathlib import Path
 import yaml
 
 from recsys.models import BaseRecommender, load_model, read_model_meta
+from recsys.tracking.mlflow_runs import resolve_tracking_uri
+from recsys.tracking.registry import CHAMPION, RegistryError, _client
 
 MANIFEST_TAG = "artifacts.manifest"
 MODEL_PATH_TAG = "artifacts.model_path"
@@ -239,8 +241,6 @@ def load_registered(
     from mlflow.artifacts import download_artifacts
     from mlflow.exceptions import MlflowException
 
-    from recsys.tracking.mlflow_runs import resolve_tracking_uri
-    from recsys.tracking.registry import CHAMPION, RegistryError, _client
 
     if (version is None) == (alias is None):
         raise ValueError("give exactly one of version and alias")

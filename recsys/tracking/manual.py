@@ -8,6 +8,7 @@ version, next to the pipeline's own ``promotion.*`` tags.
 
 from __future__ import annotations
 
+import getpass
 import os
 import time
 from typing import Any
@@ -30,7 +31,6 @@ from recsys.tracking.registry import (
 
 def current_user() -> str:
     """Who is acting, from the environment (``$MOVIEREC_USER``, ``$USER``...)."""
-    import getpass
 
     for key in ("MOVIEREC_USER", "USER", "LOGNAME"):
         if os.environ.get(key):

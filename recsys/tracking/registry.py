@@ -242,6 +242,7 @@ def register_best(
     import mlflow
     from mlflow.exceptions import MlflowException
 
+    # cycle: recsys.tracking.artifacts imports this module
     from recsys.tracking.artifacts import (
         DATASET_TAG,
         ArtifactIntegrityError,
@@ -459,6 +460,7 @@ def load_champion(
         RegistryError: when the alias does not exist.
         recsys.tracking.artifacts.ArtifactIntegrityError: tampered or mislabelled files.
     """
+    # cycle: recsys.tracking.artifacts imports this module
     from recsys.tracking.artifacts import load_registered
 
     name = _resolve_name(model_name, dataset, tracking_uri)
@@ -476,6 +478,7 @@ def load_version(
         RegistryError: when the version does not exist.
         recsys.tracking.artifacts.ArtifactIntegrityError: tampered or mislabelled files.
     """
+    # cycle: recsys.tracking.artifacts imports this module
     from recsys.tracking.artifacts import load_registered
 
     name = _resolve_name(model_name, dataset, tracking_uri)
