@@ -32,7 +32,7 @@ from bentos.api import ENDPOINTS, EngineHolder, build_app
 from bentos.model_source import read_items, resolve_items_path, resolve_model
 from bentos.probes import ReadinessProbe
 from bentos.reload import Reloader, reload_interval
-from bentos.web import pages_app
+from bentos.web import page_routes
 from recsys.availability.breaker import CircuitBreaker
 from recsys.serving.availability import load_availability
 from recsys.serving.config import ServeConfig, load_serve_config
@@ -67,8 +67,9 @@ CONFIG, DATA = load_serve_config()
 MAX_BODY_BYTES = int(os.environ.get("MOVIEREC_MAX_BODY_BYTES") or CONFIG.max_body_bytes)
 holder = EngineHolder()
 api = build_app(holder, MAX_BODY_BYTES)
-# GET /: the viewer page and its catalogue endpoints, after the JSON API's routes
-api.mount("/", pages_app(lambda: holder.engine))
+# GET /: the viewer page and its catalogue endpoints, as routes of their own after the JSON
+# API's (not a mount at "/", which would answer 404 instead of 405 to a wrong method)
+api.router.routes.extend(page_routes(lambda: holder.engine))
 
 
 #: BentoML's per-request metrics, access log and OpenTelemetry spans cost about 0.8 ms of

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -63,3 +64,18 @@ def streaming_dir(mirror: Path) -> Path:
     if not (folder / "movies-on-streaming-platforms").is_dir():
         pytest.skip(f"no streaming tables at {folder}")
     return folder
+
+
+@pytest.fixture(autouse=True)
+def _mlflow_environment() -> Iterator[None]:
+    """Each test leaves MLflow's environment variables as it found them:
+    ``mlflow.set_tracking_uri`` writes ``MLFLOW_TRACKING_URI`` into ``os.environ``, so a
+    pipeline run in process would otherwise point every later test at its store."""
+    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    before = {name: os.environ.get(name) for name in names}
+    yield
+    for name, value in before.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value

@@ -22,7 +22,9 @@ import numpy as np
 import pandas as pd
 from fastapi import FastAPI, HTTPException, Query
 from fastapi.responses import FileResponse
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+from starlette.routing import BaseRoute, Mount, Route
 
 from recsys.data.catalogue import MAX_RESULTS, Catalogue
 
@@ -106,3 +108,13 @@ def pages_app(current_engine: Callable[[], Any]) -> FastAPI:
             raise HTTPException(400, f"at most {MAX_INFO_IDS} ids per request, got {len(wanted)}")
         return {"items": [e.as_dict() for e in catalogue_of(_engine()).describe(wanted)]}
     return app
+
+
+def page_routes(current_engine: Callable[[], Any]) -> list[BaseRoute]:
+    """``pages_app``'s paths as routes the service appends after its JSON API: one exact
+    route per page path (so a wrong method on an API path still gets the API's 405, as a
+    mount at ``/`` would turn it into a 404) and the static files under ``/web``."""
+    app = pages_app(current_engine)
+    paths = [route.path for route in app.routes if isinstance(route, APIRoute)]
+    return [*(Route(path, endpoint=app) for path in paths),
+            Mount("/web", app=StaticFiles(directory=STATIC), name="web")]

@@ -19,8 +19,10 @@ def test_package_captures_the_given_version_and_leaves_the_environment(
     import bentoml
 
     from flows.stages.package import package
+    from recsys.tracking.registry import registered_name
 
-    uri, name = helpers.store_uri(mlflow_store), "package-step-version"
+    uri, base = helpers.store_uri(mlflow_store), "package-step-version"
+    name = registered_name(base, "ml-100k")  # what the service serves for data.dataset
     items = small_tables["items"]
     monkeypatch.delenv("MOVIEREC_MODEL_DIR", raising=False)
     with helpers.InFolder(mlflow_store):
@@ -28,7 +30,7 @@ def test_package_captures_the_given_version_and_leaves_the_environment(
             logged = helpers.fit_and_log(variant, {}, small_tables["a"], items, mlflow_store, uri)
             helpers.register_logged(logged, "split-a", uri, name)
     params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({"serve": {"model_name": name, "items": items}}))
+    params.write_text(yaml.safe_dump({"serve": {"model_name": base, "items": items}}))
     # the caller's environment names another store: the step must use `uri`, then leave
     # the environment as it found it
     elsewhere = f"sqlite:///{tmp_path / 'elsewhere.db'}"

@@ -218,4 +218,6 @@ def _flow_run_states(port: int) -> dict[str, str]:
     response = httpx.post(f"http://127.0.0.1:{port}/api/flow_runs/filter",
                           json={"limit": 50}, timeout=30)
     response.raise_for_status()
-    return {r["id"]: r["state_type"] for r in response.json() if r["name"]}
+    # top-level runs only: a live pipeline also has a RUNNING subflow (ingest, train ...)
+    return {r["id"]: r["state_type"] for r in response.json()
+            if r["name"] and r.get("parent_task_run_id") is None}

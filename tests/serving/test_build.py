@@ -22,9 +22,9 @@ def test_build_bento_captures_model_and_items(served_model_dir: Path, ml100k_dir
                       version="test")
     assert tag == "movierec:test"
     bento = bentoml.get(tag)
-    assert [str(m.tag).split(":")[0] for m in bento.info.models] == ["movie-recommender"]
+    assert [str(m.tag).split(":")[0] for m in bento.info.models] == ["movie-recommender-ml-100k"]
     assert (Path(bento.path) / "src" / "bentos" / "service.py").is_file()
-    stored = model_from_bento_store("movie-recommender")
+    stored = model_from_bento_store("movie-recommender-ml-100k")
     assert stored is not None and stored.version == "7" and stored.variant
     assert stored.folder is not None and (stored.folder / "items.parquet").is_file()
     assert stored.metrics == {"ndcg_at_10": 0.123}
@@ -47,12 +47,12 @@ def test_only_a_built_bento_falls_back_to_its_captured_model(
     monkeypatch.chdir(tmp_path)  # no mlflow.db here
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("MOVIEREC_MODEL_DIR", raising=False)
-    assert bentoml.models.list("movie-recommender"), "the store holds a model..."
+    assert bentoml.models.list("movie-recommender-ml-100k"), "the store holds a model..."
     with pytest.raises(RuntimeError, match="no model to serve"):
         resolve_model(ServeConfig())  # ...which a source checkout must not pick up
-    assert bento_model_tag("movie-recommender") is None
+    assert bento_model_tag("movie-recommender-ml-100k") is None
     inside = Path(bento.path) / "src" / "bentos" / "service.py"
-    tag = bento_model_tag("movie-recommender", here=inside)
+    tag = bento_model_tag("movie-recommender-ml-100k", here=inside)
     assert tag == str(bento.info.models[0].tag)
-    stored = model_from_bento_store("movie-recommender", tag)
+    stored = model_from_bento_store("movie-recommender-ml-100k", tag)
     assert stored is not None and stored.source == f"bento:{tag}"
