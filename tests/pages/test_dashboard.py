@@ -14,6 +14,14 @@ from recsys.reporting.serving import read_serving_health
 
 pytestmark = pytest.mark.unit
 
+
+@pytest.fixture(autouse=True)
+def _no_tracking_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests read each project's own store, whatever store an earlier test (e.g. a
+    team-mode run in this process) left in the environment."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+
 runner = CliRunner()
 
 
