@@ -134,9 +134,36 @@ def _logged_model_dir(logged_root: Path) -> str:
     return str(path)
 
 
-def verify_logged(model_uri: str, model_dir: str | Path, tracking_uri: str) -> dict[str, str]:
-    """Check the logged model ``model_uri`` holds exactly ``model_dir``'s files (this run's
-    own folder); the version tags pinning its files (``model_facts``). Nothing is unpickled.
+@dataclass(frozen=True)
+class LoggedModel:
+    """Where a logged model's files are, resolved against one store."""
+
+    uri: str
+    location: str
+    model_id: str | None
+
+
+def locate_logged(model_uri: str, tracking_uri: str | None) -> LoggedModel:
+    """Resolve ``model_uri`` (``models:/<id>`` or ``models:/<name>/<version>``) on the store
+    ``tracking_uri``.
+
+    MLflow resolves a ``models:/`` URI against its process-global tracking URI, not the one
+    a client was made with; resolving it here keeps a fresh process (a rerun after a crash,
+    a worker) on the store it was given.
+    """
+    from mlflow.store.artifact.utils.models import get_model_name_and_version
+
+    client = _client(tracking_uri)
+    named = get_model_name_and_version(client, model_uri)
+    if len(named) == 1:
+        return LoggedModel(model_uri, str(client.get_logged_model(named[0]).artifact_location),
+                           named[0])
+    return LoggedModel(model_uri, str(client.get_model_version_download_uri(*named)), None)
+
+
+def verify_logged(logged: LoggedModel, model_dir: str | Path, tracking_uri: str) -> dict[str, str]:
+    """Check the logged model holds exactly ``model_dir``'s files (this run's own folder);
+    the version tags pinning its files (``model_facts``). Nothing is unpickled.
 
     Raises:
         ArtifactIntegrityError: the logged files are not the folder's.
@@ -144,15 +171,13 @@ def verify_logged(model_uri: str, model_dir: str | Path, tracking_uri: str) -> d
     from mlflow.artifacts import download_artifacts
 
     with tempfile.TemporaryDirectory(prefix="movierec-logged-") as tmp:
-        root = Path(download_artifacts(artifact_uri=model_uri, dst_path=tmp,
+        root = Path(download_artifacts(artifact_uri=logged.location, dst_path=tmp,
                                        tracking_uri=tracking_uri))
-        # written by MLflow's client into every `models:/` download, not a stored file
-        (root / "registered_model_meta").unlink(missing_ok=True)
         relative = _logged_model_dir(root)
         try:
             verify_manifest(root / relative, write_manifest(model_dir))
         except ArtifactIntegrityError as exc:
-            raise ArtifactIntegrityError(f"the logged model {model_uri} is not this run's "
+            raise ArtifactIntegrityError(f"the logged model {logged.uri} is not this run's "
                                          f"model folder {model_dir}: {exc}") from None
         return model_facts(root, relative)
 
@@ -240,7 +265,6 @@ def load_registered(
     """
     from mlflow.artifacts import download_artifacts
     from mlflow.exceptions import MlflowException
-
 
     if (version is None) == (alias is None):
         raise ValueError("give exactly one of version and alias")

@@ -239,13 +239,13 @@ def register_best(
             ``metric`` but loses more than this share of the champion's catalogue coverage
             or personalisation is kept as challenger (``guard_reasons``).
     """
-    import mlflow
     from mlflow.exceptions import MlflowException
 
     # cycle: recsys.tracking.artifacts imports this module
     from recsys.tracking.artifacts import (
         DATASET_TAG,
         ArtifactIntegrityError,
+        locate_logged,
         model_identity,
         verify_logged,
     )
@@ -286,8 +286,9 @@ def register_best(
         before = tags.get(CHAMPION_BEFORE_TAG, "")
         version_tags = tags
     else:
+        logged = locate_logged(model_uri, tracking_uri)
         try:
-            facts = verify_logged(model_uri, model_dir, resolve_tracking_uri(tracking_uri))
+            facts = verify_logged(logged, model_dir, resolve_tracking_uri(tracking_uri))
         except ArtifactIntegrityError as exc:
             raise RegistryError(str(exc)) from None
         before = str(champion.version) if champion else ""
@@ -299,7 +300,8 @@ def register_best(
             # full precision (repr round-trips): a rounded record would let a tie "beat" it
             **{f"metric.{k}": repr(float(v)) for k, v in metrics.items()},
         }
-        mv = mlflow.register_model(model_uri, model_name, tags=version_tags)
+        mv = client.create_model_version(model_name, source=logged.location, run_id=run_id,
+                                         tags=version_tags, model_id=logged.model_id)
         version = str(mv.version)
     client.set_registered_model_alias(model_name, CHALLENGER, version)
     return _decide(client, model_name, version, before, variant=variant, score=score,

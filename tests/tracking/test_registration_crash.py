@@ -38,7 +38,7 @@ CRASHING = textwrap.dedent("""
 
 
 def test_rerun_completes_an_interrupted_registration(fitted: dict[str, dict], tracking_uri: str,
-                                                     model_name: str) -> None:
+                                                     model_name: str, tmp_path: Path) -> None:
     from mlflow.tracking import MlflowClient
 
     from recsys.tracking.mlflow_runs import VariantResult, log_pipeline
@@ -56,7 +56,9 @@ def test_rerun_completes_an_interrupted_registration(fitted: dict[str, dict], tr
                   dataset="ml-100k", model_name=model_name, tracking_uri=tracking_uri)
     crashed = subprocess.run(
         [sys.executable, "-c", CRASHING, json.dumps({"model_uri": tracked.model_uri, **kwargs})],
-        cwd=Path.cwd(), env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
+        # a fresh process elsewhere knows the store only from the arguments, as a rerun would
+        cwd=tmp_path, env={**{k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")},
+                             "PYTHONPATH": str(ROOT)}, capture_output=True,
         text=True, timeout=300,
     )
     assert crashed.returncode == 137, crashed.stderr[-2000:]
