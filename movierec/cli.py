@@ -8,6 +8,8 @@ Great Expectations, Evidently and BentoML are imported inside the commands), so
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from movierec.commands import (
@@ -34,5 +36,14 @@ for module in (data, validate, models, shilling, pipeline, registry, serve, moni
     module.register(app)
 
 
+#: Environment defaults for every command and the processes it starts; a value already in
+#: the environment wins. MLflow draws a progress bar per artifact download, and a pipeline
+#: downloads each model several times (verification, champion rescoring, packaging): bars
+#: that bury the run's own log lines.
+QUIET_DEFAULTS = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+
+
 def main() -> None:  # pragma: no cover - console entry point
+    for key, value in QUIET_DEFAULTS.items():
+        os.environ.setdefault(key, value)
     app()
