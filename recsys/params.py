@@ -40,7 +40,8 @@ from recsys.monitoring.drift import MonitorConfig
 from recsys.serving.config import ServeConfig
 from recsys.shilling.detectors import DETECTORS
 from recsys.shilling.filter import FilterConfig
-from recsys.tracking.registry import MAX_COVERAGE_DROP, MAX_PERSONALISATION_DROP, MODEL_NAME
+from recsys.tracking.promotion_rule import MAX_COVERAGE_DROP, MAX_PERSONALISATION_DROP
+from recsys.tracking.registry import MODEL_NAME
 from recsys.validation.suites import ValidateConfig
 
 DEFAULT_PARAMS = Path("params.yaml")
@@ -94,7 +95,7 @@ class RegisterConfig(BaseModel):
         min_improvement: the margin a challenger must beat the champion by.
         max_coverage_drop, max_personalisation_drop: the promotion guard: the largest
             relative loss of catalogue coverage / personalisation a winning challenger may
-            show against the champion (``recsys.tracking.registry.guard_reasons``).
+            show against the champion (``recsys.tracking.promotion_rule.guard_reasons``).
     """
 
     model_config = STRICT

@@ -26,7 +26,8 @@ from recsys.tracking.mlflow_runs import (
     redact_uri,
     run_exists,
 )
-from recsys.tracking.registry import Comparison, register_best, registered_name
+from recsys.tracking.promotion_rule import Comparison
+from recsys.tracking.registry import register_best, registered_name
 
 
 @task(cache_key_fn=content_key, persist_result=True, retries=IO_RETRIES,

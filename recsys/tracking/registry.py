@@ -12,9 +12,10 @@ sha256, and the version records their manifest (``recsys.tracking.artifacts``). 
 ``params.yaml``'s ``register`` section). With ``compare`` (what the pipeline passes) both
 models are scored per test user on this run's split and a paired bootstrap over users gives
 an interval of the difference; promotion needs its lower bound above ``min_improvement``,
-so noise (0.48182 against 0.48175) is not an improvement. Without it the recorded or
-re-scored means are compared with ``min_improvement`` as the margin. The decision and both
-scores are written on the version as tags (``promotion.*``).
+so noise (0.48182 against 0.48175) is not an improvement. Without ``compare`` the recorded
+or re-scored means are compared with ``min_improvement`` as the margin. The rule itself,
+with its coverage and personalisation guards, is ``recsys.tracking.promotion_rule``; the
+decision and both scores are written on the version as tags (``promotion.*``).
 
 "Same evaluation data": every version carries an ``evaluation_key`` (the data hash plus the
 split protocol, seed, test size and k). The champion's score on this run's data comes from
@@ -41,6 +42,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from recsys.tracking.mlflow_runs import resolve_tracking_uri
+from recsys.tracking.promotion_rule import (
+    MAX_COVERAGE_DROP,
+    MAX_PERSONALISATION_DROP,
+    Comparison,
+    beats,
+    guard_reasons,
+)
 
 MODEL_NAME = "movie-recommender"
 CHAMPION = "champion"
@@ -127,55 +135,6 @@ def _set_champion(client: Any, name: str, version: str, *, how: str) -> None:
     client.set_registered_model_tag(name, HISTORY_TAG, ",".join(history))
     client.set_model_version_tag(name, version, "champion_since", time.strftime("%Y-%m-%dT%H:%M:%S"))
     client.set_model_version_tag(name, version, "champion_by", how)
-
-
-def beats(challenger: float, champion: float, *, direction: str, margin: float) -> bool:
-    """True when ``challenger`` is better than ``champion`` by more than ``margin``."""
-    if direction == "minimize":
-        return challenger < champion - margin
-    return challenger > champion + margin
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """Challenger against champion on the same test users (``compare``'s result).
-
-    ``low``/``high`` bound the challenger-minus-champion difference of the metric's mean
-    (sign-adjusted so that positive is better) from a paired bootstrap over test users.
-    """
-
-    challenger_score: float
-    champion_score: float
-    low: float
-    high: float
-    n_users: int
-    confidence: float
-    #: every metric of the re-fitted champion (the coverage/personalisation guard reads them)
-    champion_metrics: Mapping[str, float] = field(default_factory=dict)
-
-
-#: Defaults of ``register.max_coverage_drop`` / ``register.max_personalisation_drop``:
-#: the largest relative loss of catalogue coverage / personalisation a challenger may show
-#: against the champion and still take ``champion`` by winning on the metric.
-MAX_COVERAGE_DROP = 0.25
-MAX_PERSONALISATION_DROP = 0.10
-GUARDED = {"coverage": "max_coverage_drop", "personalisation": "max_personalisation_drop"}
-
-
-def guard_reasons(challenger: Mapping[str, float], champion: Mapping[str, float],
-                  limits: Mapping[str, float]) -> list[str]:
-    """Why a challenger that wins on the metric must still not become champion: each guarded
-    metric (``GUARDED``) it loses by more than its limit, relative to the champion's value.
-    A metric either side lacks is not judged."""
-    reasons = []
-    for name, key in GUARDED.items():
-        if name not in challenger or name not in champion or key not in limits:
-            continue
-        before, after = float(champion[name]), float(challenger[name])
-        if before > 0 and (before - after) / before > float(limits[key]):
-            reasons.append(f"{name} {after:.4f} is {(before - after) / before:.0%} below the "
-                           f"champion's {before:.4f} (register.{key} {float(limits[key]):.0%})")
-    return reasons
 
 
 def registered_name(base: str, dataset: str) -> str:

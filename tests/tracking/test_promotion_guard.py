@@ -31,7 +31,7 @@ def _register(name: str, metrics: dict[str, float], fitted: dict[str, dict], uri
 
 
 def test_guard_reasons_are_relative_drops() -> None:
-    from recsys.tracking.registry import guard_reasons
+    from recsys.tracking.promotion_rule import guard_reasons
 
     limits = {"max_coverage_drop": 0.25, "max_personalisation_drop": 0.1}
     champion = {"coverage": 0.4, "personalisation": 0.9}

@@ -242,7 +242,7 @@ def test_noise_is_not_an_improvement(fitted: dict[str, dict], tracking_uri: str,
     import numpy as np
 
     from recsys.evaluation.paired import paired_bootstrap
-    from recsys.tracking.registry import Comparison
+    from recsys.tracking.promotion_rule import Comparison
 
     rng = np.random.default_rng(3)
     champion_users = rng.uniform(0.0, 1.0, 900)
