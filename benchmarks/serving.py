@@ -252,8 +252,9 @@ def main() -> None:
     streaming = MIRROR / "streaming"
     if not streaming.is_dir():
         sys.exit(f"no streaming catalogues at {streaming}: set MOVIEREC_DATA_MIRROR")
+    # the service as deployed: the registry alias is polled at its default interval
     env = {"BENTOML_HOME": str(workdir / "bentoml"), "BENTOML_DO_NOT_TRACK": "true",
-           "MOVIEREC_AVAILABILITY": str(streaming), "MOVIEREC_RELOAD_SECONDS": "0"}
+           "MOVIEREC_AVAILABILITY": str(streaming)}
     script = workdir / "post.lua"
     script.write_text(LUA % {"users": N_USERS})
     load_before = os.getloadavg()
