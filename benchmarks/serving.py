@@ -4,7 +4,7 @@
 
 Needs ``wrk`` (Debian/Ubuntu: ``apt-get install -y wrk``; macOS: ``brew install wrk``) and
 the champion ``make run`` leaves (``mlflow.db`` in the project folder, or
-``$MLFLOW_TRACKING_URI``). Three servers, one after the other, each on a free port of
+``$MLFLOW_TRACKING_URI``). Three servers, all running for the whole run, each on a free port of
 127.0.0.1 with one worker per core, the same champion, the same items table, catalogue
 availability (``$MOVIEREC_DATA_MIRROR/streaming``) and an inference log:
 
@@ -15,12 +15,12 @@ availability (``$MOVIEREC_DATA_MIRROR/streaming``) and an inference log:
   under uvicorn (the machine's limit for this work).
 
 Each is driven by ``wrk --latency`` (``POST /recommend {"user_id": <1..943>, "k": 10}``,
-a Lua script makes the bodies) for ``--seconds`` at each concurrency after a warm-up. In
-process it also times one request's parts: schema (``model_validate_json``), the ranked
+a Lua script makes the bodies) for ``--seconds`` at each concurrency, the three in turn,
+after a warm-up. In process it also times one request's parts: schema (``model_validate_json``), the ranked
 list, enrichment (titles, availability, explanations), the log record and JSON encoding;
 the framework's share is the client's p50 at concurrency 1 minus those. Writes
 ``benchmarks/results/serving.md``. Every server started is stopped (its process group).
-The whole run takes about ``3 x (len(levels) x seconds + 40)`` seconds.
+The whole run takes about ``3 x (len(levels) x seconds + 10) + 60`` seconds.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -144,16 +144,22 @@ def bentoml_app(target: str, env: dict[str, str], output: Path) -> Iterator[str]
         yield url
 
 
-def measure(name: str, url: str, levels: list[int], seconds: float, script: Path) -> list[Row]:
-    wrk(url, 8, 2, script)  # warm-up: workers, caches, connections
+def measure(urls: dict[str, str], levels: list[int], seconds: float, script: Path) -> list[Row]:
+    """Each level on every server in turn, so that the servers compared at one level are
+    measured within a minute of each other on a machine whose load moves."""
+    for url in urls.values():
+        wrk(url, 8, 2, script)  # warm-up: workers, caches, connections
     rows = []
     for concurrency in levels:
-        row = wrk(url, concurrency, seconds, script)
-        row.service = name
-        rows.append(row)
-        print(f"{name:16} c={concurrency:<3} {row.throughput:8.1f} req/s  p50 {row.p50:7.2f}  "
-              f"p95 {row.p95:7.2f}  p99 {row.p99:7.2f} ms  errors {row.errors}", flush=True)
-    return rows
+        for name, url in urls.items():
+            row = wrk(url, concurrency, seconds, script)
+            row.service = name
+            rows.append(row)
+            print(f"{name:16} c={concurrency:<3} {row.throughput:8.1f} req/s  "
+                  f"p50 {row.p50:7.2f}  p95 {row.p95:7.2f}  p99 {row.p99:7.2f} ms  "
+                  f"errors {row.errors}", flush=True)
+    order = list(urls)
+    return sorted(rows, key=lambda r: (order.index(r.service), r.concurrency))
 
 
 @dataclass
@@ -268,11 +274,13 @@ def main() -> None:
                 "bentos.minimal_service:MinimalRecommender", e, o)),
             ("bare ASGI floor", bare_asgi),
         ]
-        for name, start in servers:
-            tag = name.split()[0]
-            run_env = {**env, "MOVIEREC_INFERENCE_LOG": str(workdir / f"{tag}.jsonl")}
-            with start(run_env, workdir / f"{tag}.log") as url:
-                rows += measure(name, url, args.levels, args.seconds, script)
+        with ExitStack() as running:  # all three up at once, idle while another is measured
+            urls = {}
+            for name, start in servers:
+                tag = name.split()[0]
+                run_env = {**env, "MOVIEREC_INFERENCE_LOG": str(workdir / f"{tag}.jsonl")}
+                urls[name] = running.enter_context(start(run_env, workdir / f"{tag}.log"))
+            rows = measure(urls, args.levels, args.seconds, script)
         parts = in_process({**env, "MOVIEREC_INFERENCE_LOG": str(workdir / "parts.jsonl")})
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -324,7 +332,8 @@ Model: the registry champion as `make run` leaves it ({card['variant']}, version
 {card['version']}, `{card['source']}`), ML-100K items, catalogue availability on, inference
 log on. Load: `wrk --latency`, {args.seconds:.0f} s per level after a 2 s warm-up, on the
 same machine, `POST /recommend {{"user_id": <1..{N_USERS}>, "k": 10}}`. Servers on
-127.0.0.1, one worker per core each:
+127.0.0.1, one worker per core each, all three running for the whole run (idle while another
+is measured); each concurrency is measured on the three in turn:
 
 * **movierec**: `bentos.service:MovieRecommender` (`bentoml serve`): request guard, schema
   validation, titles, availability, `because`, inference log;
