@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from bentos.service import build_engine
 from recsys.serving.config import load_serve_config
+from recsys.serving.heap import settle
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -28,6 +29,7 @@ def create_app() -> Starlette:
     """The app (uvicorn's factory): builds the engine as the service does."""
 
     engine = build_engine(*load_serve_config())
+    settle()  # the same heap as the service
 
     async def recommend(request: Request) -> Response:
         body = orjson.loads(await request.body())
@@ -48,7 +50,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     uvicorn.run("benchmarks.bare_asgi:create_app", factory=True, host=args.host,
-                port=args.port, workers=args.workers, log_level="warning", access_log=False)
+                port=args.port, workers=args.workers, log_level="warning", access_log=False,
+                # loading the engine can keep a worker from answering the supervisor's 5 s
+                # health check on a busy machine, which would kill and restart it forever
+                timeout_worker_healthcheck=120)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from typing import Any
 import bentoml
 
 from bentos.service import CONFIG, DATA, build_engine
+from recsys.serving.heap import settle
 
 
 @bentoml.service(name="movierec-floor", workers=CONFIG.workers, traffic={"timeout": 30},
@@ -26,6 +27,7 @@ class MinimalRecommender:
 
     def __init__(self) -> None:
         self.engine = build_engine(CONFIG, DATA)
+        settle()  # the same heap as the real service, so the floor differs only by the API
 
     @bentoml.api
     def recommend(self, user_id: int, k: int = 10) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from typing import Any
 from bentos.model_source import alias_version, load_registry_version, model_from_folder
 from recsys.serving.config import ServeConfig
 from recsys.serving.engine import RecommendationEngine
+from recsys.serving.heap import settle
 from recsys.serving.model import ModelInfo
 
 logger = logging.getLogger("movierec.serving")
@@ -94,6 +95,7 @@ class Reloader:
                 return self._failed(f"new model {identity} not loaded: {exc}", before)
             self.engine.swap(served)
             self._seen = identity
+            settle()  # the new model joins the frozen heap; the old one is freed by refcount
             logger.info("swapped model %s -> %s", before, served.info.version)
             return {"swapped": True, "version": served.info.version, "previous": before,
                     "error": None}
