@@ -4,6 +4,7 @@ the task ledger (``dask_ledger.py``); torn down by :meth:`Cluster.stop`."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -11,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,8 @@ class Cluster:
         another mount namespace) and wait until the scheduler counts them."""
         from distributed import Client
 
+        if n <= 0:
+            return
         with Client(self.address, timeout=START_TIMEOUT) as client:
             expected = len(client.scheduler_info()["workers"]) + n
         for _ in range(n):
@@ -94,6 +97,17 @@ class Cluster:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+
+
+@contextlib.contextmanager
+def started(folder: Path, n_workers: int) -> Iterator[Cluster]:
+    """A cluster of ``n_workers`` workers in ``folder``, stopped on the way out."""
+    cluster = Cluster(folder)
+    try:
+        cluster.start(n_workers)
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 class WorkerKiller:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from dask_processes import Cluster, WorkerKiller
+from dask_processes import Cluster, WorkerKiller, started
 
 from flows.stages.train import SplitPaths, Training, train
 from recsys.params import params_model
@@ -22,14 +22,10 @@ MODELS = ["popularity", "item_knn", "ease"]
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """One scheduler and two workers for the module; a test that kills a worker starts
-    another before it ends."""
-    running = Cluster(tmp_path_factory.mktemp("dask-cluster"))
-    try:
-        running.start(2)
+    """One scheduler and two workers for the module (a test that kills a worker starts
+    another before it ends)."""
+    with started(tmp_path_factory.mktemp("dask-cluster"), 2) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture()
