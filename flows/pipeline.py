@@ -19,9 +19,11 @@ from typing import Any
 import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
+from prefect.settings import get_current_settings
 from prefect.states import Failed
 
 from flows.caching import cached_call
+from flows.dask_cluster import check_cluster, run_folders
 from flows.monitor import monitor
 from flows.runtime import task_runner
 from flows.stages.combine import combine_task
@@ -145,6 +147,14 @@ def pipeline(
     metric = register_cfg.metric_for(k)
     uri = resolve_tracking_uri(tracking_uri)
 
+    if runner == "dask" and dask_address:
+        # before any work: a wrong address or workers without the shared storage fail now,
+        # not after ingest and validation, and not as a FileNotFoundError inside a task
+        info = check_cluster(dask_address, run_folders(
+            dataset, params.data.processed_dir, get_current_settings().results.local_storage_path))
+        logger.info("Dask cluster at %s: %d worker(s) see the shared storage", info.address,
+                    len(info.workers))
+
     tables = ingest(dataset, params.data.raw_dir, params.data.processed_dir, source)
     ratings = str(Path(ratings_path).resolve()) if ratings_path else tables.ratings
 
@@ -170,9 +180,14 @@ def pipeline(
         out_dir=f"data/interim/{dataset}/split", protocol=evaluation.protocol,
         seed=seed, test_size=evaluation.test_size,
     )
+    train_split, items_path, models_dir = split, tables.items, f"models/{dataset}"
+    if runner == "dask":  # workers have their own working directory: absolute paths
+        train_split = replace(split, train=str(Path(split.train).resolve()),
+                              test=str(Path(split.test).resolve()))
+        items_path, models_dir = str(Path(items_path).resolve()), str(Path(models_dir).resolve())
     trained = train.with_options(
         task_runner=task_runner(runner, address=dask_address, workers=params.train.parallelism)
-    )(params.train, split, tables.items, f"models/{dataset}", k, seed, variants)
+    )(params.train, train_split, items_path, models_dir, k, seed, variants)
     report_dir = f"reports/evaluation/{dataset}"
     board = evaluate(trained.results, metric, register_cfg.direction, k, report_dir,
                      metrics_file=metrics_path(params, dataset, variants, report_dir,

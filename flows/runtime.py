@@ -43,7 +43,8 @@ def task_runner(kind: str = "local", *, address: str | None = None, workers: int
 
     Args:
         kind: ``local`` (threads in this process) or ``dask`` (prefect-dask's
-            ``DaskTaskRunner``).
+            ``DaskTaskRunner``, refusing tables and arrays as task arguments:
+            ``flows.dask_runner``).
         address: for ``dask``, the scheduler address of an existing cluster; ``None``
             starts a local cluster of ``workers`` single-threaded workers.
         workers: parallel tasks.
@@ -53,11 +54,9 @@ def task_runner(kind: str = "local", *, address: str | None = None, workers: int
 
         return ThreadPoolTaskRunner(max_workers=max(1, workers))
     if kind == "dask":
-        from prefect_dask import DaskTaskRunner
+        from flows.dask_runner import paths_only_runner
 
-        if address:
-            return DaskTaskRunner(address=address)
-        return DaskTaskRunner(cluster_kwargs={
+        return paths_only_runner(address, cluster_kwargs={
             "n_workers": max(1, workers), "threads_per_worker": 1, "processes": False,
             "dashboard_address": None,
         })

@@ -72,7 +72,7 @@ def run(
     from recsys.params import PROFILE_ENV, load
 
     with user_errors():  # the whole file, strictly, before any work
-        load(params, profile)
+        settings = load(params, profile)
     if profile:  # the steps and the processes they start read the same document
         os.environ[PROFILE_ENV] = profile
     variants = [m.strip() for m in models.split(",") if m.strip()] if models else None
@@ -87,6 +87,9 @@ def run(
     try:
         with run_lock(wait=wait, notify=note):
             home = configure()
+            if dask_address:  # in seconds, before Prefect's temporary server starts
+                _check_cluster(dask_address, dataset or settings.data.dataset,
+                               settings.data.processed_dir)
             with working("running the pipeline (Prefect, ephemeral mode)..."), \
                     ephemeral_server(home, notify=note):
                 pipeline = configured_pipeline(home)
@@ -111,6 +114,19 @@ def run(
     console.print(f"[green]pipeline done[/] in {elapsed:.0f}s: best {summary['best']}, "
                   f"champion v{summary['decision'].get('champion_after')}; Prefect state in {home}",
                   highlight=False)
+
+
+def _check_cluster(address: str, dataset: str, processed_dir: str) -> None:
+    from flows.dask_cluster import ClusterError, check_cluster, run_folders
+
+    with working(f"checking the Dask cluster at {address}..."):
+        try:
+            info = check_cluster(address, run_folders(
+                dataset, processed_dir, os.environ.get("PREFECT_RESULTS_LOCAL_STORAGE_PATH")))
+        except ClusterError as exc:
+            fail(str(exc))
+    console.print(f"Dask cluster at {info.address}: {len(info.workers)} worker(s) see the "
+                  "shared storage", highlight=False)
 
 
 def _wait_healthy(url: str, timeout: float) -> bool:
