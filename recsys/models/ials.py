@@ -148,14 +148,15 @@ def _implicit_factors(
     (``implicit`` reads each stored value as the whole confidence, so ``alpha=1``)."""
     from implicit.cpu.als import AlternatingLeastSquares  # compiled; only this solver needs it
 
-    model = AlternatingLeastSquares(
-        factors=cfg.factors, regularization=cfg.regularization, alpha=1.0,
-        iterations=cfg.iterations, use_cg=True, calculate_training_loss=False,
-        random_state=cfg.seed,
-    )
-    model.cg_steps = cfg.cg_steps  # an attribute, not a constructor argument, in implicit
-    # implicit runs its own threads; BLAS threads on top of them only contend (it warns)
+    # implicit runs its own threads; BLAS threads on top of them only contend (it checks,
+    # and warns, when the model is created)
     with threadpool_limits(1, "blas"):
+        model = AlternatingLeastSquares(
+            factors=cfg.factors, regularization=cfg.regularization, alpha=1.0,
+            iterations=cfg.iterations, use_cg=True, calculate_training_loss=False,
+            random_state=cfg.seed,
+        )
+        model.cg_steps = cfg.cg_steps  # an attribute, not a constructor argument, in implicit
         model.fit(sparse.csr_matrix(confidence, dtype=np.float32), show_progress=False)
     return (np.asarray(model.user_factors, dtype=np.float64),
             np.asarray(model.item_factors, dtype=np.float64))
