@@ -115,7 +115,7 @@ class SparseEASE(BaseRecommender):
         p = self.config.dropout
         penalty = diagonal + self.config.regularization + p / (1.0 - p) * diagonal
         # each item's neighbours in ascending order: a batch's pair keys then come sorted
-        # within each item, which makes the look-up cache-friendly (3x faster measured)
+        # within each item, which makes the look-up cache-friendly (2.6x faster measured)
         order = np.argsort(neighbours, axis=1)
         neighbours = np.take_along_axis(neighbours, order, axis=1)
         counts = np.take_along_axis(counts, order, axis=1)
