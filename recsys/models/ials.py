@@ -28,8 +28,8 @@ class ImplicitALSConfig(ModelConfig):
     seed: randomness of the initial factors.
     solver: ``numpy``, this module's vectorised solver, or ``implicit``, the same model
         fitted by the ``implicit`` library's compiled conjugate-gradient ALS (10x less CPU
-        at 1M ratings for the same NDCG@10: benchmarks/results/scale.md). ``implicit``
-        needs ``cg_steps > 0``.
+        at 1M ratings, NDCG@10 within noise on real data: benchmarks/results/scale.md).
+        ``implicit`` needs ``cg_steps > 0``.
     """
 
     factors: int = Field(default=64, ge=1)
