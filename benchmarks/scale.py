@@ -18,7 +18,9 @@ import argparse
 import contextlib
 import json
 import math
+import os
 import re
+import resource
 import subprocess
 import sys
 import threading
@@ -73,13 +75,28 @@ class TreeSampler:
         self._thread.join()
 
 
-def _run(cmd: list[str], cwd: Path, log: Path) -> tuple[int, float, list[tuple[float, int]]]:
-    start = time.time()
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _run(cmd: list[str], cwd: Path, log: Path) -> tuple[int, float, float, list[float],
+                                                        list[tuple[float, int]]]:
+    """Exit code, wall seconds, CPU seconds of the process tree (user + system of every
+    reaped descendant), the 1-minute load averages seen, and the RSS samples."""
+    start, cpu = time.time(), _children_cpu()
+    loads: list[float] = []
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
         with TreeSampler(proc.pid) as sampler:
-            code = proc.wait()
-    return code, time.time() - start, sampler.samples
+            while True:
+                loads.append(os.getloadavg()[0])
+                try:
+                    code = proc.wait(timeout=5)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+    return code, time.time() - start, _children_cpu() - cpu, loads, sampler.samples
 
 
 def _steps(log: Path, day: datetime) -> dict[str, tuple[float, float]]:
@@ -112,7 +129,7 @@ def _measure(label: str, folder: Path, dataset: str, profile: str | None,
     if profile:
         cmd += ["--profile", profile]
     day = datetime.now()
-    code, wall, samples = _run(cmd, folder, folder / "run.log")
+    code, wall, cpu, loads, samples = _run(cmd, folder, folder / "run.log")
     steps = _steps(folder / "run.log", day)
     rows: dict[str, dict[str, float]] = {}
     for step, (start, end) in steps.items():
@@ -128,7 +145,8 @@ def _measure(label: str, folder: Path, dataset: str, profile: str | None,
     md = folder / "reports" / "evaluation" / dataset / "leaderboard.md"
     if md.is_file():
         skipped = dict(re.findall(r"^\| (\w+) \| (skipped: [^|]+) \|$", md.read_text(), re.M))
-    return {"label": label, "exit": code, "wall": wall,
+    return {"label": label, "exit": code, "wall": wall, "cpu": cpu,
+            "load": sum(loads) / len(loads) if loads else math.nan,
             "peak_gb": max((rss for _, rss in samples), default=0) / 1e9,
             "steps": rows, "fits": fits, "skipped": skipped}
 
@@ -143,9 +161,10 @@ def _report(results: list[dict[str, Any]], sizes: dict[str, int], out: Path) -> 
              "sessions' jobs ran at the same time: absolute times are noisy). `movierec run "
              "--profile large --skip-package` on synthetic sets (`movierec data synth`, seed 0), "
              "RSS summed over the run's process tree, sampled every 0.5 s.", "",
-             "| run | exit | wall s | peak RSS GB |", "|:--|--:|--:|--:|"]
-    lines += [f"| {r['label']} | {r['exit']} | {r['wall']:.0f} | {r['peak_gb']:.2f} |"
-              for r in results]
+             "| run | exit | wall s | CPU s | mean load (1 min) | peak RSS GB |",
+             "|:--|--:|--:|--:|--:|--:|"]
+    lines += [f"| {r['label']} | {r['exit']} | {r['wall']:.0f} | {r.get('cpu', math.nan):.0f} | "
+              f"{r.get('load', math.nan):.1f} | {r['peak_gb']:.2f} |" for r in results]
     for r in results:
         lines += ["", f"## {r['label']}", "", "| step | seconds | peak RSS GB |", "|:--|--:|--:|"]
         lines += [f"| {s} | {v['seconds']:.0f} | {v['peak_gb']:.2f} |"

@@ -11,7 +11,7 @@ import pandas as pd
 from prefect import flow, get_run_logger, task
 
 from flows.caching import Outputs, cached_call, content_key
-from recsys.data.tables import write_table_file
+from recsys.data.tables import compact_ratings, write_table_file
 from recsys.jsonable import json_default
 from recsys.shilling.filter import FilterConfig, filter_ratings
 
@@ -36,8 +36,9 @@ def filter_task(ratings_path: str, out_dir: str, report_dir: str, config: Filter
                             max_removed_share=config.max_removed_share, seed=config.seed,
                             detector=config.detector, calibration=config.calibration)
     out, reports = Path(out_dir), Path(report_dir)
-    kept = write_table_file(result.kept, out / "ratings.parquet")
-    quarantined = write_table_file(result.quarantined, out / "quarantined.parquet")
+    kept = write_table_file(compact_ratings(result.kept), out / "ratings.parquet")
+    quarantined = write_table_file(compact_ratings(result.quarantined),
+                                   out / "quarantined.parquet")
     reports.mkdir(parents=True, exist_ok=True)
     report = result.report
     report_path = reports / ("filter.json" if isinstance(report, Mapping) else "filter.md")

@@ -14,7 +14,7 @@ from prefect import flow, get_run_logger, task
 
 from flows.caching import Outputs, content_key
 from recsys.data.schema import ITEM_ID, USER_ID
-from recsys.data.tables import write_table_file
+from recsys.data.tables import compact_ratings, write_table_file
 from recsys.evaluation.evaluate import fit_and_evaluate
 from recsys.evaluation.splits import split_ratings
 from recsys.models.budget import data_shape, per_fit_budget, skip_reason
@@ -65,8 +65,8 @@ def split_task(ratings_path: str, out_dir: str, protocol: str, seed: int,
                test_size: float) -> SplitPaths:
     """Split the ratings into training and test tables (``recsys.evaluation.splits``)."""
     split = split_ratings(pd.read_parquet(ratings_path), protocol, seed=seed, test_size=test_size)
-    train = write_table_file(split.train, Path(out_dir) / "train.parquet")
-    test = write_table_file(split.test, Path(out_dir) / "test.parquet")
+    train = write_table_file(compact_ratings(split.train), Path(out_dir) / "train.parquet")
+    test = write_table_file(compact_ratings(split.test), Path(out_dir) / "test.parquet")
     return SplitPaths(str(train), str(test), Outputs.of([train, test]))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 #: Suffixes read as Parquet even without Parquet's magic bytes at the start.
@@ -74,3 +75,23 @@ def write_table_file(frame: pd.DataFrame, path: str | Path) -> Path:
     else:
         frame.to_csv(path, index=False)
     return path
+
+
+#: Ids up to this value are stored as int32 by ``compact_ratings``.
+INT32_MAX = int(np.iinfo(np.int32).max)
+
+
+def compact_ratings(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with compact dtypes for the files between steps: ``user_id`` and
+    ``item_id`` as int32 when every id fits (larger ids, which the data contract allows,
+    stay int64), ``rating`` as float32 (half stars and any rating to 7 digits are exact).
+    Readers widen them again (``read_ratings``, ``Interactions``)."""
+    out = frame.copy()
+    for column in ("user_id", "item_id"):
+        if column in out and pd.api.types.is_integer_dtype(out[column].dtype) and (
+            out.empty or (out[column].min() >= 0 and out[column].max() <= INT32_MAX)
+        ):
+            out[column] = out[column].astype(np.int32)
+    if "rating" in out and pd.api.types.is_float_dtype(out["rating"].dtype):
+        out["rating"] = out["rating"].astype(np.float32)
+    return out

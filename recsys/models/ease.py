@@ -10,7 +10,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 from pydantic import Field, model_validator
-from scipy import sparse
+from scipy import linalg, sparse
 
 from recsys.data.interactions import Interactions
 from recsys.data.schema import RATING, TIMESTAMP
@@ -140,6 +140,30 @@ def timeline_gram(
     return flat.reshape(n_items, n_items)
 
 
+def symmetric_inverse(matrix: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The inverse of a symmetric positive definite ``matrix`` by Cholesky (LAPACK
+    ``potrf`` + ``potri`` on one copy): half the work of an LU inverse. Falls back to LU
+    when ``matrix`` is not positive definite (e.g. no regularisation)."""
+    factor, info = linalg.lapack.dpotrf(matrix, lower=False, clean=False)
+    if info == 0:
+        factor, info = linalg.lapack.dpotri(factor, lower=False, overwrite_c=True)
+    if info != 0:
+        return np.asarray(np.linalg.inv(matrix), dtype=np.float64)
+    mirror_upper(factor)
+    return np.asarray(factor, dtype=np.float64)
+
+
+def mirror_upper(square: NDArray[np.float64], block: int = 1024) -> None:
+    """Copy the upper triangle of ``square`` onto its lower one, in place, a block of rows at
+    a time (``np.triu_indices`` would allocate two ``n x n`` index arrays)."""
+    n = square.shape[0]
+    for lo in range(0, n, block):
+        hi = min(n, lo + block)
+        square[lo:hi, :lo] = square[:lo, lo:hi].T
+        diag = square[lo:hi, lo:hi]
+        diag[...] = np.triu(diag) + np.triu(diag, 1).T
+
+
 class EASE(BaseRecommender):
     """Embarrassingly Shallow Autoencoder: ``B = I - P / diag(P)`` with
     ``P = (X^T X + Lambda)^-1`` and a zero diagonal, scores ``X_u B``; with
@@ -257,15 +281,14 @@ class EASE(BaseRecommender):
         diagonal = np.diag(gram).copy()
         p = self.config.dropout
         penalty = self.config.regularization + p / (1.0 - p) * diagonal
-        weights: NDArray[np.float64]
+        gram[np.diag_indices_from(gram)] += penalty
+        precision = symmetric_inverse(gram)
+        del gram  # the inverse is a copy: two dense matrices at most from here
         if self.config.diagonal == "free":
-            regularised = gram.copy()
-            regularised[np.diag_indices_from(regularised)] += penalty
-            weights = np.asarray(np.linalg.solve(regularised, gram), dtype=np.float64)
+            # (G + L)^-1 G = I - (G + L)^-1 L: one inverse, no second solve
+            weights = np.multiply(precision, -penalty[None, :], out=precision)
         else:
-            gram[np.diag_indices_from(gram)] += penalty
-            precision = np.linalg.inv(gram)
-            weights = np.asarray(precision / (-np.diag(precision)), dtype=np.float64)
+            weights = np.divide(precision, -np.diag(precision)[None, :], out=precision)
         weights[np.diag_indices_from(weights)] = 0.0
         if not np.isfinite(weights).all():
             raise FloatingPointError("EASE weights contain NaN/inf: raise `regularization`")

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -65,3 +66,41 @@ def test_every_reader_takes_csv_and_parquet_even_under_the_wrong_suffix(
     for name in ("t.csv", "disguised.csv"):
         read = READERS[reader](tmp_path / name)
         assert read["item_id"].tolist() == [10, 11]
+
+
+def test_compact_ratings_narrows_what_fits() -> None:
+    """Files between steps hold int32 ids and float32 ratings; ids beyond int32 (the
+    contract allows up to 2**53) stay int64, and the values never change."""
+    from recsys.data.tables import compact_ratings
+
+    frame = pd.DataFrame({"user_id": [1, 2], "item_id": [5, 2**31 - 1], "rating": [3.5, 4.0],
+                          "timestamp": [10, 20]})
+    out = compact_ratings(frame)
+    assert dict(out.dtypes.astype(str)) == {"user_id": "int32", "item_id": "int32",
+                                            "rating": "float32", "timestamp": "int64"}
+    assert out.astype({"user_id": "int64", "item_id": "int64", "rating": "float64"}).equals(frame)
+    wide = compact_ratings(frame.assign(item_id=[5, 2**31]))
+    assert wide["item_id"].dtype == "int64" and wide["user_id"].dtype == "int32"
+    assert frame["user_id"].dtype == "int64"  # the input is left alone
+
+
+def test_split_and_filter_files_are_compact(tmp_path: Path) -> None:
+    """The split and the filtered ratings the later steps read are written compact."""
+    from flows.stages.filter import filter_task
+    from flows.stages.train import split_task
+    from recsys.shilling.filter import FilterConfig
+
+    rng = np.random.default_rng(0)
+    ratings = pd.DataFrame({"user_id": np.repeat(np.arange(40), 10),
+                            "item_id": rng.integers(0, 200, 400),
+                            "rating": rng.integers(1, 6, 400).astype(float),
+                            "timestamp": np.arange(400)}).drop_duplicates(["user_id", "item_id"])
+    path = tmp_path / "ratings.parquet"
+    ratings.to_parquet(path)
+    split = split_task.fn(str(path), str(tmp_path / "split"), "ms-stratified", 0, 0.25)
+    filtered = filter_task.fn(str(path), str(tmp_path / "out"), str(tmp_path / "reports"),
+                              FilterConfig(max_removed_share=1.0))
+    for file in (split.train, split.test, filtered.ratings):
+        dtypes = pd.read_parquet(file).dtypes.astype(str)
+        assert (dtypes["user_id"], dtypes["item_id"], dtypes["rating"]) == (
+            "int32", "int32", "float32"), file

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,13 @@ from recsys.evaluation.evaluate import evaluate_model
 from recsys.evaluation.splits import split_ratings
 from recsys.models import base, create, ease
 from recsys.models.base import available_memory
-from recsys.models.ease import TIMELINE_DLAE, EASEConfig, timeline_gram
+from recsys.models.ease import (
+    TIMELINE_DLAE,
+    EASEConfig,
+    mirror_upper,
+    symmetric_inverse,
+    timeline_gram,
+)
 from recsys.params import section
 from recsys.testing import Checkerboard, RecommenderContract
 
@@ -292,3 +299,55 @@ def test_the_pipeline_trains_the_timeline_dlae() -> None:
     shipped = section("train", Path(__file__).parents[2] / "params.yaml")["ease"]
     assert shipped == TIMELINE_DLAE
     assert EASEConfig(**shipped).model_dump(include=set(shipped)) == TIMELINE_DLAE
+
+
+@pytest.mark.parametrize("diagonal", ["zero", "free"])
+def test_weights_equal_the_closed_forms(checkerboard: Checkerboard, diagonal: str) -> None:
+    """The Cholesky inverse (one inverse for both diagonals) gives the weights of the
+    textbook forms: ``P / -diag(P)`` and ``(G + L)^-1 G``, each with a zero diagonal."""
+    data = checkerboard.interactions
+    params: dict[str, Any] = {"regularization": 3.0, "diagonal": diagonal}
+    if diagonal == "free":
+        params["dropout"] = 0.3
+    model = create("ease", **params).fit(data)
+    x = data.matrix("ones").toarray()
+    x[x != 0] = 1.0
+    gram = x.T @ x
+    p = params.get("dropout", 0.0)
+    regularised = gram + np.diag(3.0 + p / (1 - p) * np.diag(gram))
+    if diagonal == "free":
+        expected = np.linalg.solve(regularised, gram)
+    else:
+        precision = np.linalg.inv(regularised)
+        expected = precision / -np.diag(precision)
+    np.fill_diagonal(expected, 0.0)
+    np.testing.assert_allclose(model.weights_, expected, rtol=1e-9, atol=1e-12)
+
+
+def test_symmetric_inverse_mirrors_blocks_and_falls_back() -> None:
+    """Blocks of rows smaller than the matrix are mirrored whole; a matrix that is not
+    positive definite is inverted by LU instead of failing."""
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(50, 50))
+    spd = a @ a.T + 50 * np.eye(50)
+    inverse = symmetric_inverse(spd.copy())
+    np.testing.assert_allclose(inverse, np.linalg.inv(spd), rtol=1e-10, atol=1e-12)
+    square = np.triu(rng.normal(size=(7, 7)))
+    mirror_upper(square, block=3)
+    np.testing.assert_array_equal(square, square.T)
+    indefinite = np.array([[1.0, 2.0], [2.0, 1.0]])
+    np.testing.assert_allclose(symmetric_inverse(indefinite.copy()), np.linalg.inv(indefinite))
+
+
+def test_saved_arrays_are_stored_not_deflated(checkerboard: Checkerboard, tmp_path: Path) -> None:
+    """A saved model's arrays are written without compression: a dense EASE at 9k items is
+    650 MB of float64 that zlib barely shrinks, and every load (tracking, registry, the
+    service) would inflate it again."""
+    import zipfile
+
+    from recsys.models.storage import ARRAYS_FILE
+
+    folder = create("ease").fit(checkerboard.interactions).save(tmp_path / "ease")
+    with zipfile.ZipFile(folder / ARRAYS_FILE) as archive:
+        kinds = {info.compress_type for info in archive.infolist()}
+    assert kinds == {zipfile.ZIP_STORED}
