@@ -11,6 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import Field, model_validator
 from scipy import sparse
+from scipy.linalg import lapack
 
 from recsys.data.interactions import Interactions
 from recsys.data.schema import RATING, TIMESTAMP
@@ -140,6 +141,27 @@ def timeline_gram(
     return flat.reshape(n_items, n_items)
 
 
+def spd_inverse(matrix: NDArray[np.float64], block: int = 1024) -> NDArray[np.float64]:
+    """The inverse of a symmetric positive definite matrix through its Cholesky factor:
+    about n^3 flops, against 2 n^3 for a general inverse and 2.7 n^3 for a solve with n
+    right-hand sides. A matrix that is not positive definite gets the general inverse."""
+    factor, info = lapack.dpotrf(matrix, lower=False, clean=False)
+    if info == 0:
+        factor, info = lapack.dpotri(factor, lower=False, overwrite_c=True)
+    if info != 0:
+        log.warning("Gram matrix not positive definite (LAPACK info %d): general inverse", info)
+        return np.asarray(np.linalg.inv(matrix), dtype=np.float64)
+    # dpotri writes the upper triangle only: mirror it a block of rows at a time
+    n = factor.shape[0]
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        factor[start:stop, :start] = factor[:start, start:stop].T
+        square = factor[start:stop, start:stop]
+        lower = np.tril_indices(stop - start, -1)
+        square[lower] = square.T[lower]
+    return np.asarray(factor, dtype=np.float64)
+
+
 class EASE(BaseRecommender):
     """Embarrassingly Shallow Autoencoder: ``B = I - P / diag(P)`` with
     ``P = (X^T X + Lambda)^-1`` and a zero diagonal, scores ``X_u B``; with
@@ -258,13 +280,14 @@ class EASE(BaseRecommender):
         p = self.config.dropout
         penalty = self.config.regularization + p / (1.0 - p) * diagonal
         weights: NDArray[np.float64]
+        gram[np.diag_indices_from(gram)] += penalty
+        precision = spd_inverse(gram)
         if self.config.diagonal == "free":
-            regularised = gram.copy()
-            regularised[np.diag_indices_from(regularised)] += penalty
-            weights = np.asarray(np.linalg.solve(regularised, gram), dtype=np.float64)
+            # (G + L)^-1 G = I - P L with P = (G + L)^-1: one inverse instead of a solve with
+            # n right-hand sides (the identity only touches the diagonal, zeroed below)
+            precision *= -penalty
+            weights = precision
         else:
-            gram[np.diag_indices_from(gram)] += penalty
-            precision = np.linalg.inv(gram)
             weights = np.asarray(precision / (-np.diag(precision)), dtype=np.float64)
         weights[np.diag_indices_from(weights)] = 0.0
         if not np.isfinite(weights).all():

@@ -292,3 +292,19 @@ def test_the_pipeline_trains_the_timeline_dlae() -> None:
     shipped = section("train", Path(__file__).parents[2] / "params.yaml")["ease"]
     assert shipped == TIMELINE_DLAE
     assert EASEConfig(**shipped).model_dump(include=set(shipped)) == TIMELINE_DLAE
+
+
+def test_spd_inverse_is_the_inverse_and_symmetric() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.random((300, 120))
+    gram = a @ a.T + 2.0 * np.eye(300)
+    inverse = ease.spd_inverse(gram.copy(), block=64)  # blocks that do not divide 300
+    np.testing.assert_allclose(inverse, np.linalg.inv(gram), rtol=1e-9, atol=1e-12)
+    assert np.array_equal(inverse, inverse.T)
+
+
+def test_spd_inverse_of_an_indefinite_matrix_falls_back_to_the_general_inverse(
+        caplog: pytest.LogCaptureFixture) -> None:
+    matrix = np.array([[1.0, 2.0], [2.0, 1.0]])  # eigenvalues 3 and -1
+    np.testing.assert_allclose(ease.spd_inverse(matrix.copy()), np.linalg.inv(matrix))
+    assert "not positive definite" in caplog.text
