@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from recsys.data.schema import USER_ID
 from recsys.evaluation.beyond_accuracy import served_lists_quality
 from recsys.monitoring.features import (
     RATING_CATEGORICAL,
@@ -30,6 +31,12 @@ from recsys.monitoring.features import (
     first_genre,
     rating_features,
     serving_features,
+)
+from recsys.monitoring.recsys_report import (
+    RecsysReport,
+    champion_lists,
+    lists_frame,
+    recsys_report,
 )
 from recsys.monitoring.trigger import calibrate, quality_baseline, quality_drop, score_batch
 from recsys.serving.inference_log import iter_log
@@ -71,6 +78,11 @@ class MonitorConfig(BaseModel):
             (one-sided 84 %): a missed week of a stale champion costs more than a retrain,
             and reference-like batches stay well inside it (benchmarks/results/
             drift-simulation.md).
+        staleness_spans: retrain when the ratings since the champion's training data by
+            users or of movies it never saw reach this many reference spans of ratings
+            (``recsys.monitoring.trigger.staleness``): what a retrain would learn.
+        refresh_gap: retrain when bringing the batch users' histories up to date would
+            gain the champion at least this much NDCG@10 on the batch.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -88,6 +100,8 @@ class MonitorConfig(BaseModel):
         default_factory=lambda: {"new_user": 1.0, "new_item": 1.0, "rating": 1.0, "genre": 1.0})
     quality_spans: int = Field(4, ge=2)
     quality_z: float = Field(1.0, gt=0)
+    staleness_spans: float = Field(1.5, gt=0)
+    refresh_gap: float = Field(0.01, gt=0)
 
     @classmethod
     def from_params(cls, path: str | Path, **overrides: Any) -> MonitorConfig:
@@ -121,6 +135,7 @@ class DriftDecision:
     quality_drop: bool = False
     evidently_drifted_columns: list[str] = field(default_factory=list)
     recommendation_quality: dict[str, float] | None = None
+    recsys_metrics: dict[str, float] | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The decision with its five contract keys first."""
@@ -272,6 +287,8 @@ def decide(
     prediction: dict[str, float] | None = None
     recommendation_quality: dict[str, float] | None = None
     served_lists = 0
+    served_lists_frame: pd.DataFrame | None = None
+    reference_lists_frame: pd.DataFrame | None = None
     if serving_reference is not None and serving_current is not None and len(serving_current):
         srv_ref = serving_features(serving_reference, reference, items)
         srv_cur = serving_features(comparable_served_lists(serving_current), reference, items)
@@ -281,7 +298,14 @@ def decide(
                                       config.drift_share_threshold)
             snapshots.append(served.snapshot)
             prediction = dict(served.scores)
-            lists = comparable_served_lists(serving_current)["items"].tolist()
+            served_rows = comparable_served_lists(serving_current)
+            lists = served_rows["items"].tolist()
+            served_lists_frame = lists_frame(
+                lists, served_rows[USER_ID].tolist() if USER_ID in served_rows else None,
+                relevant=current)
+            reference_lists_frame = lists_frame(
+                serving_reference["items"].tolist(),
+                serving_reference[USER_ID].tolist() if USER_ID in serving_reference else None)
             recommendation_quality = {
                 **{f"served_{k}": v for k, v in
                    served_lists_quality(lists, reference, items).items()},
@@ -292,6 +316,12 @@ def decide(
             if html:
                 served.snapshot.save_html(str(report_dir / f"{stamp}-serving.html"))
 
+    recsys = _recsys_report(reference, current, items, champion,
+                            served_lists=served_lists_frame, reference_lists=reference_lists_frame)
+    if recsys is not None:
+        snapshots.append(recsys.snapshot)
+        if html:
+            recsys.snapshot.save_html(str(report_dir / f"{stamp}-recsys.html"))
     html_path = report_dir / f"{stamp}.html"
     if html:
         data.snapshot.save_html(str(html_path))
@@ -353,6 +383,7 @@ def decide(
         quality_drop=quality_dropped,
         evidently_drifted_columns=data.drifted,
         recommendation_quality=recommendation_quality,
+        recsys_metrics=None if recsys is None else recsys.values,
     )
     Path(decision.summary or "").write_text(
         json.dumps({**decision.as_json(), "batch": batch_stats(reference, current)},
@@ -362,6 +393,19 @@ def decide(
     if workspace is not None:
         _add_to_workspace(workspace, snapshots)
     return decision
+
+
+def _recsys_report(reference: pd.DataFrame, current: pd.DataFrame, items: pd.DataFrame | None,
+                   champion: Any | None, *, served_lists: pd.DataFrame | None,
+                   reference_lists: pd.DataFrame | None) -> RecsysReport | None:
+    """Evidently's recommendation-quality report: of the served window against the
+    champion's lists for reference users when there is served traffic, else of the
+    champion's lists for the batch's users; ``None`` with neither."""
+    if served_lists is not None and len(served_lists):
+        return recsys_report(served_lists, reference, reference=reference_lists, items=items)
+    if champion is None:
+        return None
+    return recsys_report(champion_lists(champion, current), reference, items=items)
 
 
 def _log_decision(report_dir: Path, decision: DriftDecision) -> None:
