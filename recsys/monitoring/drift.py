@@ -38,6 +38,7 @@ from recsys.monitoring.recsys_report import (
     lists_frame,
     recsys_report,
 )
+from recsys.monitoring.staleness import staleness
 from recsys.monitoring.trigger import calibrate, quality_baseline, quality_drop, score_batch
 from recsys.serving.inference_log import iter_log
 
@@ -136,6 +137,7 @@ class DriftDecision:
     evidently_drifted_columns: list[str] = field(default_factory=list)
     recommendation_quality: dict[str, float] | None = None
     recsys_metrics: dict[str, float] | None = None
+    staleness: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The decision with its five contract keys first."""
@@ -242,6 +244,7 @@ def decide(
     html: bool = True,
     champion: Any | None = None,
     refit: Callable[[pd.DataFrame], Any] | None = None,
+    pending: pd.DataFrame | None = None,
 ) -> DriftDecision:
     """Compare ``current`` ratings (and served traffic) with ``reference`` and decide.
 
@@ -265,6 +268,9 @@ def decide(
             batch is the quality signal (``None``: no quality check).
         refit: ``ratings -> model of the champion's kind`` for the expected quality level
             (``recsys.monitoring.trigger.quality_baseline``; one extra fit).
+        pending: ratings received since ``reference`` that no retrain has taken in (earlier
+            batches): with the batch, what a retrain would learn
+            (``recsys.monitoring.staleness``).
 
     The Evidently reports compare the batch with the whole snapshot and are kept for
     reading; the decision comes from ``recsys.monitoring.trigger``: the like-with-like
@@ -342,11 +348,16 @@ def decide(
                     if refit is not None else None)
         quality = quality_drop(champion, reference, current, baseline,
                                z_threshold=config.quality_z, min_rows=config.min_batch_rows)
-    quality_dropped = quality is not None and quality.dropped
-    drift = bool(drifted) or prediction_drift
+    stale = staleness(champion, reference, current.iloc[:0] if pending is None else pending,
+                      current, calibration, max_spans=config.staleness_spans,
+                      max_refresh_gap=config.refresh_gap)
+    refreshed = stale.refresh_gap is not None and stale.refresh_gap >= config.refresh_gap
+    quality_dropped = (quality is not None and quality.dropped) or refreshed
+    drift = bool(drifted) or prediction_drift or stale.spans >= config.staleness_spans
     reasons = [f"like-with-like drift in {', '.join(drifted)}" if drifted else
                f"no like-with-like drift ({len(calibration.spans)} reference spans of "
-               f"{config.span_days:g} days)"]
+               f"{config.span_days:g} days)",
+               ("stale: " if stale.stale else "not stale: ") + stale.reason]
     critical = [c for c in data.drifted if c in config.critical_columns]
     if critical:
         reasons.append(f"Evidently (batch against the whole snapshot) flags: "
@@ -384,6 +395,7 @@ def decide(
         evidently_drifted_columns=data.drifted,
         recommendation_quality=recommendation_quality,
         recsys_metrics=None if recsys is None else recsys.values,
+        staleness=asdict(stale),
     )
     Path(decision.summary or "").write_text(
         json.dumps({**decision.as_json(), "batch": batch_stats(reference, current)},

@@ -88,12 +88,13 @@ def staleness(model: Any, model_ratings: pd.DataFrame, pending: pd.DataFrame,
     """Whether the champion is stale enough that a retrain pays: the unlearnt ratings
     (``unlearnt_rows`` of the pending ratings and the batch) reach ``max_spans`` reference
     spans, or refreshing its users' histories would gain at least ``max_refresh_gap``
-    NDCG@k on the batch (``refresh_gap``). A batch like the reference, with nothing
-    pending, has neither."""
+    NDCG@k on the batch (``refresh_gap``; not measured without a ``model``). A batch like
+    the reference, with nothing pending, has neither."""
     new = pd.concat([pending, batch], ignore_index=True) if len(pending) else batch
     rows = unlearnt_rows(model_ratings, new)
     spans = rows / max(calibration.span_rows, 1.0)
-    gap, refreshed = refresh_gap(model, model_ratings, pending, batch, k)
+    gap, refreshed = (refresh_gap(model, model_ratings, pending, batch, k)
+                      if model is not None else (None, 0))
     by_rows, by_gap = spans >= max_spans, gap is not None and gap >= max_refresh_gap
     gap_text = "n/a" if gap is None else f"{gap:+.4f}"
     reason = (f"{rows} ratings by users or of movies the champion never saw since its "

@@ -246,3 +246,22 @@ def test_recommendation_quality_metrics_reach_the_workspace_and_the_reports(
                          for run in ws.list_runs(project.id)], default=str)
     for kind in ("PopularityBiasMetric", "Novelty", "Personalization", "Diversity"):
         assert kind in stored, kind
+
+
+def test_pending_batches_make_the_champion_stale(reference: pd.DataFrame,
+                                                 items: pd.DataFrame, tmp_path: Path) -> None:
+    """Later weeks of ML-100K, each too small to retrain for, pile up as pending until
+    what a retrain would learn passes ``staleness_spans``."""
+    ratings = reference.sort_values("timestamp")
+    base, later = ratings.iloc[:50_000], ratings.iloc[50_000:]
+    week = (later["timestamp"] - later["timestamp"].min()) // (7 * 24 * 3600)
+    batch, pending = later[week == 3], later[week < 3]
+    config = MonitorConfig(column_weights={"new_user": 0.0, "new_item": 0.0, "rating": 0.0,
+                                           "genre": 0.0})
+    alone = _decide(base, batch, items, tmp_path / "a", config=config)
+    piled = _decide(base, batch, items, tmp_path / "b", config=config, pending=pending)
+    assert alone["staleness"]["refresh_gap"] is None  # no champion: rows only
+    assert piled["staleness"]["unlearnt_rows"] > alone["staleness"]["unlearnt_rows"]
+    assert alone["retrain"] is False and alone["staleness"]["spans"] < 1.5
+    assert piled["retrain"] is True and piled["staleness"]["spans"] >= 1.5
+    assert "stale: " in piled["reason"]
