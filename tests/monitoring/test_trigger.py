@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -145,3 +147,38 @@ def test_a_model_that_cannot_fold_in_a_history_has_no_refresh_gap(
     week9 = ratings[(ratings["timestamp"] - ratings["timestamp"].min()) // WEEK == 9]
     assert refresh_gap(model, initial, week8, week9) == (None, 0)
 
+
+
+@pytest.fixture(scope="module")
+def latest_small(tmp_path_factory: pytest.TempPathFactory, mirror: Path
+                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from recsys.data.fetch import fetch
+    from recsys.data.prepare import prepare
+
+    root = tmp_path_factory.mktemp("latest-small")
+    fetch("ml-latest-small", cache_dir=root / "raw", source=mirror)
+    prepare("ml-latest-small", raw_dir=root / "raw", out_dir=root / "processed")
+    folder = root / "processed" / "ml-latest-small"
+    return pd.read_parquet(folder / "ratings.parquet"), pd.read_parquet(folder / "items.parquet")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_burst_of_new_users_triggers_on_ml_latest_small(
+        latest_small: tuple[pd.DataFrame, pd.DataFrame], seed: int) -> None:
+    """On ml-latest-small's quarters the count of new users varies so much that a burst
+    doubling the batch with unseen users is no outlier of it (it missed on seed 1); the
+    burst is what a retrain would learn, and staleness sees it on every seed."""
+    ratings, items = latest_small
+    config = MonitorConfig(span_days=91)
+    quarter = (ratings["timestamp"] - ratings["timestamp"].min()) // (91 * 24 * 3600)
+    initial, first = ratings[quarter < 16], ratings[quarter == 16]
+    genre = first_genre(items)
+    champion = train_champion(fitter("popularity", {}, items), initial, genre, config,
+                              with_quality=False)
+    burst = inject("new_users", first, initial, genre, np.random.default_rng(seed))
+    outcome = check(champion, burst, genre, config, seed)
+    assert outcome.drift and outcome.stale.stale, outcome
+    assert outcome.stale.spans >= config.staleness_spans
+    # while a resample of the training period, with nothing new, is not stale
+    sample = initial.iloc[np.random.default_rng(seed).integers(0, len(initial), len(first))]
+    assert not check(champion, sample, genre, config, seed).drift
