@@ -38,9 +38,10 @@ from recsys.monitoring.recsys_report import (
     lists_frame,
     recsys_report,
 )
+from recsys.monitoring.served_log import SERVED_FIELDS as SERVED_FIELDS
+from recsys.monitoring.served_log import read_inference_log as read_inference_log
 from recsys.monitoring.staleness import staleness
 from recsys.monitoring.trigger import calibrate, quality_baseline, quality_drop, score_batch
-from recsys.serving.inference_log import iter_log
 
 DEFAULT_REPORT_DIR = Path("reports/drift")
 DEFAULT_STATE = Path(".movierec/monitor/state.json")
@@ -423,30 +424,3 @@ def _recsys_report(reference: pd.DataFrame, current: pd.DataFrame, items: pd.Dat
 def _log_decision(report_dir: Path, decision: DriftDecision) -> None:
     with (report_dir / "decisions.jsonl").open("a") as fh:
         fh.write(json.dumps(decision.as_json(), default=float) + "\n")
-
-
-#: The inference-log fields drift monitoring reads (the request tells filtered lists apart).
-SERVED_FIELDS = ("ts", "endpoint", "user_id", "items", "scores", "latency_ms",
-                 "model_version", "cold_start", "request")
-
-
-def read_inference_log(path: Path, since: datetime | None = None) -> pd.DataFrame:
-    """The service's JSON-lines inference log (and its rotated copies), answered requests
-    only (empty when absent). Read one line at a time, keeping only ``SERVED_FIELDS``;
-    a torn last line (a writer killed mid-line) is skipped."""
-    if not path.is_file():
-        return pd.DataFrame(columns=["ts", "items", "scores", "cold_start"])
-    since_text = None if since is None else pd.Timestamp(since)
-    rows = []
-    for record in iter_log(path):
-        if int(record.get("status") or 200) != 200:  # refused requests recommend nothing
-            continue
-        row = {key: record[key] for key in SERVED_FIELDS if key in record}
-        if since_text is not None and "ts" in row:
-            stamp = pd.to_datetime(row["ts"], utc=True, errors="coerce")
-            if pd.isna(stamp) or stamp < since_text:
-                continue
-        rows.append(row)
-    return pd.DataFrame(rows, columns=list(SERVED_FIELDS) if not rows else None)
-
-
