@@ -6,8 +6,8 @@ trigger checks (20 reference-like batches, 4 injected shifts), then saves its re
 
     python benchmarks/drift_simulation.py run --dataset ml-100k --model ease --seed 0
     python benchmarks/drift_simulation.py run --dataset ml-100k --model ease --seed 1
-    python benchmarks/drift_simulation.py run --dataset ml-latest-small --model item_knn \\
-        --span-days 91 --initial-spans 16 --seed 0
+    python benchmarks/drift_simulation.py run --dataset ml-latest-small --model ease \\
+        --span-days 365 --initial-spans 4 --seed 0
     python benchmarks/drift_simulation.py report
 
 Needs the prepared tables (``movierec data fetch/prepare --dataset D``).

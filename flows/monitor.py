@@ -5,7 +5,9 @@ retrain through the ``pipeline`` flow and its promotion rule -> record the decis
 the pipeline's own monitor step all run this flow, against one reference
 (``recsys.monitoring.incoming.monitoring_reference``: the data the champion's pipeline
 trained on plus the batches retrains have learnt from). A batch joins those batches only
-when its retrain completes.
+when its retrain completes; a batch that does not retrain is kept as pending
+(``data/incoming/<dataset>/pending.parquet``): it counts towards how stale the champion is
+and the next retrain learns from it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from recsys.data.interactions import Interactions, read_ratings
+from recsys.data.prepare import merge_new_ratings
 from recsys.data.tables import read_table_file
 from recsys.monitoring.drift import (
     DEFAULT_REPORT_DIR,
@@ -29,7 +32,14 @@ from recsys.monitoring.drift import (
     record_retrain,
 )
 from recsys.monitoring.features import comparable_served_lists, serving_reference
-from recsys.monitoring.incoming import incoming_path, monitoring_reference, staged_batch
+from recsys.monitoring.incoming import (
+    add_pending,
+    incoming_path,
+    monitoring_reference,
+    pending_path,
+    read_pending,
+    staged_batch,
+)
 from recsys.tracking.mlflow_runs import resolve_tracking_uri
 from recsys.tracking.registry import load_champion
 from recsys.validation.validate import validate_tables
@@ -88,24 +98,32 @@ def drift_decision(current_path: str, dataset: str, reference_path: str | None,
         model: Any = champion
         return type(model)(model.config).fit(Interactions.from_frame(frame, items))
 
+    # earlier batches no retrain took in count towards staleness (default reference only)
+    pending = None if reference_path else read_pending(pending_path(dataset))
     decision = decide(reference, current, items=items, serving_reference=serving_ref,
                       serving_current=serving_cur, config=config, report_dir=Path(report_dir),
                       state_path=Path(state_path), name=name, champion=champion,
-                      refit=refit if champion is not None else None)
+                      refit=refit if champion is not None else None, pending=pending)
     return decision.as_json()
 
 
 def retrain(dataset: str, current_path: str, params_path: str,
             tracking_uri: str | None) -> dict[str, Any]:
-    """Run the ``pipeline`` flow on the dataset plus the incoming ratings and the batch.
+    """Run the ``pipeline`` flow on the dataset plus the incoming ratings, the pending
+    batches (checked since the last retrain, not learnt yet) and the batch.
 
-    The batch joins the incoming ratings only when the pipeline completes; a failed retrain
-    leaves them as they were, so the batch is still new data at the next check.
+    They join the incoming ratings only when the pipeline completes (the pending ones are
+    then cleared); a failed retrain leaves everything as it was, so the batch is still new
+    data at the next check.
     """
     # cycle: flows.launch imports flows.pipeline, which imports this module
     from flows import launch
 
     batch = read_ratings(Path(current_path))
+    pending = pending_path(dataset)
+    earlier = read_pending(pending)
+    if earlier is not None:  # the batches checked since the last retrain are learnt too
+        batch = merge_new_ratings(earlier, batch)
     pipeline = launch.configured_pipeline()
     with staged_batch(incoming_path(dataset), batch) as extra:
         try:
@@ -118,6 +136,7 @@ def retrain(dataset: str, current_path: str, params_path: str,
         if not state.is_completed():
             raise RetrainError(f"retraining pipeline {state.name.lower()}: {state.message}; "
                                "the batch was not added to the incoming data")
+    pending.unlink(missing_ok=True)
     summary = state.result()
     return {"mlflow_run_id": summary.get("mlflow_run_id"), "decision": summary.get("decision"),
             "tracking_uri": summary.get("tracking_uri")}
@@ -220,6 +239,8 @@ def monitor(
         record_retrain(Path(state_path), run=payload["retrain_run"].get("mlflow_run_id"))
     elif payload["retrain"]:
         payload["retrain_run"] = None
+    elif not decide_only and reference_path is None:
+        add_pending(pending_path(dataset), read_ratings(Path(current_path)))
     logger.info("%s: %s", "drift" if payload["drift_detected"] else "no drift",
                 payload["reason"])
     record(payload, report_dir)

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from recsys.data.schema import USER_ID
 from recsys.evaluation.beyond_accuracy import served_lists_quality
 from recsys.monitoring.features import (
     RATING_CATEGORICAL,
@@ -31,8 +32,16 @@ from recsys.monitoring.features import (
     rating_features,
     serving_features,
 )
+from recsys.monitoring.recsys_report import (
+    RecsysReport,
+    champion_lists,
+    lists_frame,
+    recsys_report,
+)
+from recsys.monitoring.served_log import SERVED_FIELDS as SERVED_FIELDS
+from recsys.monitoring.served_log import read_inference_log as read_inference_log
+from recsys.monitoring.staleness import staleness
 from recsys.monitoring.trigger import calibrate, quality_baseline, quality_drop, score_batch
-from recsys.serving.inference_log import iter_log
 
 DEFAULT_REPORT_DIR = Path("reports/drift")
 DEFAULT_STATE = Path(".movierec/monitor/state.json")
@@ -71,6 +80,11 @@ class MonitorConfig(BaseModel):
             (one-sided 84 %): a missed week of a stale champion costs more than a retrain,
             and reference-like batches stay well inside it (benchmarks/results/
             drift-simulation.md).
+        staleness_spans: retrain when the ratings since the champion's training data by
+            users or of movies it never saw reach this many reference spans of ratings
+            (``recsys.monitoring.trigger.staleness``): what a retrain would learn.
+        refresh_gap: retrain when bringing the batch users' histories up to date would
+            gain the champion at least this much NDCG@10 on the batch.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -88,6 +102,8 @@ class MonitorConfig(BaseModel):
         default_factory=lambda: {"new_user": 1.0, "new_item": 1.0, "rating": 1.0, "genre": 1.0})
     quality_spans: int = Field(4, ge=2)
     quality_z: float = Field(1.0, gt=0)
+    staleness_spans: float = Field(1.5, gt=0)
+    refresh_gap: float = Field(0.01, gt=0)
 
     @classmethod
     def from_params(cls, path: str | Path, **overrides: Any) -> MonitorConfig:
@@ -121,6 +137,8 @@ class DriftDecision:
     quality_drop: bool = False
     evidently_drifted_columns: list[str] = field(default_factory=list)
     recommendation_quality: dict[str, float] | None = None
+    recsys_metrics: dict[str, float] | None = None
+    staleness: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The decision with its five contract keys first."""
@@ -227,6 +245,7 @@ def decide(
     html: bool = True,
     champion: Any | None = None,
     refit: Callable[[pd.DataFrame], Any] | None = None,
+    pending: pd.DataFrame | None = None,
 ) -> DriftDecision:
     """Compare ``current`` ratings (and served traffic) with ``reference`` and decide.
 
@@ -250,6 +269,9 @@ def decide(
             batch is the quality signal (``None``: no quality check).
         refit: ``ratings -> model of the champion's kind`` for the expected quality level
             (``recsys.monitoring.trigger.quality_baseline``; one extra fit).
+        pending: ratings received since ``reference`` that no retrain has taken in (earlier
+            batches): with the batch, what a retrain would learn
+            (``recsys.monitoring.staleness``).
 
     The Evidently reports compare the batch with the whole snapshot and are kept for
     reading; the decision comes from ``recsys.monitoring.trigger``: the like-with-like
@@ -272,6 +294,8 @@ def decide(
     prediction: dict[str, float] | None = None
     recommendation_quality: dict[str, float] | None = None
     served_lists = 0
+    served_lists_frame: pd.DataFrame | None = None
+    reference_lists_frame: pd.DataFrame | None = None
     if serving_reference is not None and serving_current is not None and len(serving_current):
         srv_ref = serving_features(serving_reference, reference, items)
         srv_cur = serving_features(comparable_served_lists(serving_current), reference, items)
@@ -281,7 +305,14 @@ def decide(
                                       config.drift_share_threshold)
             snapshots.append(served.snapshot)
             prediction = dict(served.scores)
-            lists = comparable_served_lists(serving_current)["items"].tolist()
+            served_rows = comparable_served_lists(serving_current)
+            lists = served_rows["items"].tolist()
+            served_lists_frame = lists_frame(
+                lists, served_rows[USER_ID].tolist() if USER_ID in served_rows else None,
+                relevant=current)
+            reference_lists_frame = lists_frame(
+                serving_reference["items"].tolist(),
+                serving_reference[USER_ID].tolist() if USER_ID in serving_reference else None)
             recommendation_quality = {
                 **{f"served_{k}": v for k, v in
                    served_lists_quality(lists, reference, items).items()},
@@ -292,6 +323,12 @@ def decide(
             if html:
                 served.snapshot.save_html(str(report_dir / f"{stamp}-serving.html"))
 
+    recsys = _recsys_report(reference, current, items, champion,
+                            served_lists=served_lists_frame, reference_lists=reference_lists_frame)
+    if recsys is not None:
+        snapshots.append(recsys.snapshot)
+        if html:
+            recsys.snapshot.save_html(str(report_dir / f"{stamp}-recsys.html"))
     html_path = report_dir / f"{stamp}.html"
     if html:
         data.snapshot.save_html(str(html_path))
@@ -312,11 +349,16 @@ def decide(
                     if refit is not None else None)
         quality = quality_drop(champion, reference, current, baseline,
                                z_threshold=config.quality_z, min_rows=config.min_batch_rows)
-    quality_dropped = quality is not None and quality.dropped
-    drift = bool(drifted) or prediction_drift
+    stale = staleness(champion, reference, current.iloc[:0] if pending is None else pending,
+                      current, calibration, max_spans=config.staleness_spans,
+                      max_refresh_gap=config.refresh_gap)
+    refreshed = stale.refresh_gap is not None and stale.refresh_gap >= config.refresh_gap
+    quality_dropped = (quality is not None and quality.dropped) or refreshed
+    drift = bool(drifted) or prediction_drift or stale.spans >= config.staleness_spans
     reasons = [f"like-with-like drift in {', '.join(drifted)}" if drifted else
                f"no like-with-like drift ({len(calibration.spans)} reference spans of "
-               f"{config.span_days:g} days)"]
+               f"{config.span_days:g} days)",
+               ("stale: " if stale.stale else "not stale: ") + stale.reason]
     critical = [c for c in data.drifted if c in config.critical_columns]
     if critical:
         reasons.append(f"Evidently (batch against the whole snapshot) flags: "
@@ -353,6 +395,8 @@ def decide(
         quality_drop=quality_dropped,
         evidently_drifted_columns=data.drifted,
         recommendation_quality=recommendation_quality,
+        recsys_metrics=None if recsys is None else recsys.values,
+        staleness=asdict(stale),
     )
     Path(decision.summary or "").write_text(
         json.dumps({**decision.as_json(), "batch": batch_stats(reference, current)},
@@ -364,33 +408,19 @@ def decide(
     return decision
 
 
+def _recsys_report(reference: pd.DataFrame, current: pd.DataFrame, items: pd.DataFrame | None,
+                   champion: Any | None, *, served_lists: pd.DataFrame | None,
+                   reference_lists: pd.DataFrame | None) -> RecsysReport | None:
+    """Evidently's recommendation-quality report: of the served window against the
+    champion's lists for reference users when there is served traffic, else of the
+    champion's lists for the batch's users; ``None`` with neither."""
+    if served_lists is not None and len(served_lists):
+        return recsys_report(served_lists, reference, reference=reference_lists, items=items)
+    if champion is None:
+        return None
+    return recsys_report(champion_lists(champion, current), reference, items=items)
+
+
 def _log_decision(report_dir: Path, decision: DriftDecision) -> None:
     with (report_dir / "decisions.jsonl").open("a") as fh:
         fh.write(json.dumps(decision.as_json(), default=float) + "\n")
-
-
-#: The inference-log fields drift monitoring reads (the request tells filtered lists apart).
-SERVED_FIELDS = ("ts", "endpoint", "user_id", "items", "scores", "latency_ms",
-                 "model_version", "cold_start", "request")
-
-
-def read_inference_log(path: Path, since: datetime | None = None) -> pd.DataFrame:
-    """The service's JSON-lines inference log (and its rotated copies), answered requests
-    only (empty when absent). Read one line at a time, keeping only ``SERVED_FIELDS``;
-    a torn last line (a writer killed mid-line) is skipped."""
-    if not path.is_file():
-        return pd.DataFrame(columns=["ts", "items", "scores", "cold_start"])
-    since_text = None if since is None else pd.Timestamp(since)
-    rows = []
-    for record in iter_log(path):
-        if int(record.get("status") or 200) != 200:  # refused requests recommend nothing
-            continue
-        row = {key: record[key] for key in SERVED_FIELDS if key in record}
-        if since_text is not None and "ts" in row:
-            stamp = pd.to_datetime(row["ts"], utc=True, errors="coerce")
-            if pd.isna(stamp) or stamp < since_text:
-                continue
-        rows.append(row)
-    return pd.DataFrame(rows, columns=list(SERVED_FIELDS) if not rows else None)
-
-

@@ -35,6 +35,27 @@ def training_snapshot(ratings: pd.DataFrame, incoming: Path) -> pd.DataFrame:
     return merge_new_ratings(ratings, read_ratings(incoming))
 
 
+def pending_path(dataset: str, root: Path = INCOMING_DIR) -> Path:
+    """Where the batches checked since the last retrain, and not learnt yet, are kept."""
+    return root / dataset / "pending.parquet"
+
+
+def read_pending(path: Path) -> pd.DataFrame | None:
+    """The pending ratings (``None`` when there are none)."""
+    return read_ratings(path) if path.is_file() else None
+
+
+def add_pending(path: Path, batch: pd.DataFrame) -> None:
+    """Keep ``batch`` as pending: the next retrain learns from it, and until then it counts
+    towards how stale the champion is (``recsys.monitoring.staleness``)."""
+    earlier = read_pending(path)
+    merged = batch if earlier is None else merge_new_ratings(earlier, batch)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staged = path.with_suffix(".tmp.parquet")
+    merged.to_parquet(staged, index=False)
+    staged.replace(path)
+
+
 def monitoring_reference(dataset: str, processed_dir: Path = Path("data/processed"),
                          root: Path = INCOMING_DIR) -> pd.DataFrame:
     """The one reference monitoring compares batches with: the data the current champion's

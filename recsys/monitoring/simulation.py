@@ -18,6 +18,7 @@ trigger) and on injected shifts (which must).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ from recsys.data.schema import ITEM_ID, RATING, TIMESTAMP, USER_ID
 from recsys.models import BaseRecommender, create
 from recsys.monitoring.drift import MonitorConfig
 from recsys.monitoring.features import first_genre
+from recsys.monitoring.staleness import Staleness, staleness
 from recsys.monitoring.trigger import (
     DAY,
     Calibration,
@@ -69,10 +71,29 @@ def batch_ndcg(model: BaseRecommender, batch: pd.DataFrame, k: int = 10) -> floa
     return float(scores.mean()) if scores.size else float("nan")
 
 
-def fitter(model: str, params: dict[str, Any] | None, items: pd.DataFrame | None) -> Fit:
-    """``frame -> fitted model`` for the variant ``model``."""
+def fitter(model: str, params: dict[str, Any] | None, items: pd.DataFrame | None,
+           *, keep: int = 8) -> Fit:
+    """``frame -> fitted model`` for the variant ``model``.
+
+    The model knows the catalogue of its time: the movies rated in ``frame`` (a model of
+    2003 cannot recommend a film first rated in 2015, and EASE's cost grows with the cube
+    of the catalogue). The last ``keep`` fits are remembered by the frame's content: the
+    policies, and the quality baselines, that train on the same ratings share one fit.
+    """
+    memo: OrderedDict[int, BaseRecommender] = OrderedDict()
+
     def fit(frame: pd.DataFrame) -> BaseRecommender:
-        return create(model, **(params or {})).fit(Interactions.from_frame(frame, items))
+        key = int(pd.util.hash_pandas_object(frame[[USER_ID, ITEM_ID, RATING, TIMESTAMP]],
+                                             index=False).sum())
+        if key in memo:
+            memo.move_to_end(key)
+            return memo[key]
+        known = None if items is None else items[items[ITEM_ID].isin(frame[ITEM_ID].unique())]
+        model_ = create(model, **(params or {})).fit(Interactions.from_frame(frame, known))
+        memo[key] = model_
+        while len(memo) > keep:
+            memo.popitem(last=False)
+        return model_
 
     return fit
 
@@ -85,17 +106,19 @@ class Champion:
     data: pd.DataFrame
     calibration: Calibration
     quality: QualityBaseline | None
+    #: the first span it has not learnt from
+    until: int = 0
 
 
 def train_champion(fit: Fit, data: pd.DataFrame, genre: pd.Series, config: MonitorConfig,
-                   *, with_quality: bool = True) -> Champion:
+                   *, with_quality: bool = True, until: int = 0) -> Champion:
     """Fit the model and the trigger's baselines on ``data``."""
     calibration = calibrate(data, genre, span_days=config.span_days,
                             spans=config.calibration_spans, min_rows=config.min_batch_rows)
     quality = (quality_baseline(fit, data, span_days=config.span_days,
                                 spans=config.quality_spans, min_rows=config.min_batch_rows)
                if with_quality else None)
-    return Champion(fit(data), data, calibration, quality)
+    return Champion(fit(data), data, calibration, quality, until)
 
 
 @dataclass(frozen=True)
@@ -107,11 +130,17 @@ class TriggerOutcome:
     drifted: list[str]
     ndcg: float | None
     threshold: float
+    stale: Staleness
 
 
 def check(champion: Champion, batch: pd.DataFrame, genre: pd.Series, config: MonitorConfig,
-          seed: int = 0) -> TriggerOutcome:
-    """The data-drift and quality verdicts on ``batch`` (small batches never trigger)."""
+          seed: int = 0, pending: pd.DataFrame | None = None) -> TriggerOutcome:
+    """The data-drift and quality verdicts on ``batch`` (small batches never trigger).
+
+    ``drift``: a like-with-like statistic drifted, or the champion is stale by what it has
+    not learnt (``staleness``: unlearnt ratings, including the ``pending`` ones since its
+    training data, or its users' new histories); ``quality``: its NDCG@10 fell below its
+    expected level, or its users' new histories would gain it ``refresh_gap``."""
     scores = score_batch(champion.data, batch, champion.calibration, genre,
                          weights=config.column_weights, z_threshold=config.z_threshold,
                          seed=seed)
@@ -119,9 +148,15 @@ def check(champion: Champion, batch: pd.DataFrame, genre: pd.Series, config: Mon
     quality = quality_drop(champion.model, champion.data, batch, champion.quality,
                            z_threshold=config.quality_z, min_rows=config.min_batch_rows,
                            seed=seed)
+    stale = staleness(champion.model, champion.data,
+                      batch.iloc[:0] if pending is None else pending, batch,
+                      champion.calibration, max_spans=config.staleness_spans,
+                      max_refresh_gap=config.refresh_gap)
+    refreshed = stale.refresh_gap is not None and stale.refresh_gap >= config.refresh_gap
     big = len(batch) >= config.min_batch_rows
-    return TriggerOutcome(big and bool(drifted), big and quality.dropped, drifted,
-                          quality.ndcg, quality.threshold)
+    return TriggerOutcome(big and (bool(drifted) or stale.stale),
+                          big and (quality.dropped or refreshed), drifted,
+                          quality.ndcg, quality.threshold, stale)
 
 
 def simulate(
@@ -146,9 +181,10 @@ def simulate(
     span = ((ordered[TIMESTAMP] - start) // int(config.span_days * DAY)).astype(int)
     initial = ordered[span < initial_spans]
     numbers = sorted(s for s in span.unique() if s >= initial_spans)
-    never = train_champion(fit, initial, genre, config, with_quality=False)
+    never = train_champion(fit, initial, genre, config, with_quality=False,
+                           until=initial_spans)
     drift_champion = never
-    quality_champion = train_champion(fit, initial, genre, config)
+    quality_champion = train_champion(fit, initial, genre, config, until=initial_spans)
     rows = []
     for n, s in enumerate(numbers):
         batch = ordered[span == s]
@@ -162,17 +198,23 @@ def simulate(
             "ndcg_on_drift": batch_ndcg(drift_champion.model, batch, k),
             "ndcg_on_quality": batch_ndcg(quality_champion.model, batch, k),
         }
-        on_drift = check(drift_champion, batch, genre, config, seed)
-        on_quality = check(quality_champion, batch, genre, config, seed)
+        on_drift = check(drift_champion, batch, genre, config, seed,
+                         ordered[(span >= drift_champion.until) & (span < s)])
+        on_quality = check(quality_champion, batch, genre, config, seed,
+                           ordered[(span >= quality_champion.until) & (span < s)])
         last = n == len(numbers) - 1
-        row.update(drifted=",".join(on_drift.drifted), retrain_on_drift=on_drift.drift and not last,
+        drifted = on_drift.drifted + (["stale"] if on_drift.stale.stale else [])
+        row.update(drifted=",".join(drifted), unlearnt_spans=on_drift.stale.spans,
+                   retrain_on_drift=on_drift.drift and not last,
                    champion_ndcg=on_quality.ndcg, quality_threshold=on_quality.threshold,
+                   refresh_gap=on_quality.stale.refresh_gap,
                    retrain_on_quality=on_quality.quality and not last)
         if row["retrain_on_drift"]:
             drift_champion = train_champion(fit, ordered[span <= s], genre, config,
-                                            with_quality=False)
+                                            with_quality=False, until=s + 1)
         if row["retrain_on_quality"]:
-            quality_champion = train_champion(fit, ordered[span <= s], genre, config)
+            quality_champion = train_champion(fit, ordered[span <= s], genre, config,
+                                              until=s + 1)
         rows.append(row)
         if progress:
             progress(n + 1, len(numbers))
@@ -269,8 +311,11 @@ def trigger_checks(
 
     def record(kind: str, name: str, who: Champion, batch: pd.DataFrame, n: int) -> None:
         outcome = check(who, batch, genre, config, seed + n)
+        drifted = outcome.drifted + (["stale"] if outcome.stale.stale else [])
         rows.append({"kind": kind, "name": name, "rows": len(batch),
-                     "drifted": ",".join(outcome.drifted) or "-", "drift": outcome.drift,
+                     "drifted": ",".join(drifted) or "-", "drift": outcome.drift,
+                     "unlearnt_spans": outcome.stale.spans,
+                     "refresh_gap": outcome.stale.refresh_gap,
                      "ndcg": outcome.ndcg, "threshold": outcome.threshold,
                      "quality_drop": outcome.quality,
                      "retrain": outcome.drift or outcome.quality})

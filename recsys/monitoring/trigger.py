@@ -61,9 +61,12 @@ class Calibration:
     spans: pd.DataFrame
     span_days: float
     recent: pd.DataFrame
+    #: the median number of ratings in a reference span (the unit of ``staleness``)
+    span_rows: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {"span_days": self.span_days, "spans": len(self.spans),
+                "span_rows": self.span_rows,
                 "median": {c: float(self.spans[c].median()) for c in self.spans},
                 "max": {c: float(self.spans[c].max()) for c in self.spans}}
 
@@ -174,7 +177,10 @@ def calibrate(
         rows.append(batch_statistics(np.unique(before[USER_ID]), np.unique(before[ITEM_ID]),
                                      before[index[index > s] == s + 1], batch, genre))
     frame = pd.DataFrame(rows, columns=list(STATISTICS))
-    return Calibration(frame, span_days, recent_span(reference, span_days))
+    sizes = index[index < max(spans, 1)].value_counts()
+    sizes = sizes[sizes >= min_rows]
+    return Calibration(frame, span_days, recent_span(reference, span_days),
+                       float(sizes.median()) if len(sizes) else float(min_rows))
 
 
 def score_batch(

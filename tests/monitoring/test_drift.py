@@ -142,6 +142,9 @@ def test_prediction_drift_from_the_inference_log(
     assert quality["served_lists"] == n_served and quality["reference_lists"] == 300
     assert quality["served_avg_rec_popularity"] < quality["reference_avg_rec_popularity"]
     assert quality["served_novelty"] > quality["reference_novelty"]
+    # and Evidently's own recsys metrics of the served window
+    assert out["recsys_metrics"]["novelty"] > 0
+    assert out["recsys_metrics"]["avg_rec_popularity"] > 0
     if n_served >= 200:
         assert out["retrain"] is True
         assert "prediction drift" in out["reason"]
@@ -212,3 +215,53 @@ def test_serving_reference_matches_the_served_lists(reference: pd.DataFrame) -> 
     assert set(rows["items"].map(len)) <= {3, 5} and len(set(rows["items"].map(len))) == 2
     assert all(s == sorted(s, reverse=True) for s in rows["scores"])
     assert set(serving_reference(model, reference, n_users=20)["items"].map(len)) == {10}
+
+
+def test_recommendation_quality_metrics_reach_the_workspace_and_the_reports(
+        reference: pd.DataFrame, items: pd.DataFrame, tmp_path: Path) -> None:
+    """Evidently's recsys metrics (popularity bias, coverage, Gini, novelty,
+    personalisation, genre diversity) of the champion's lists for the batch's users are in
+    the decision, in an HTML report beside the drift report, and in the workspace."""
+    from evidently.ui.workspace import Workspace
+
+    from recsys.data.interactions import Interactions
+    from recsys.models import create
+    from recsys.monitoring.recsys_report import METRIC_KEYS
+
+    champion = create("item_knn").fit(Interactions.from_frame(reference, items))
+    batch = reference.sample(800, random_state=9)
+    decision = decide(reference, batch, items=items, report_dir=tmp_path / "drift",
+                      state_path=tmp_path / "s.json", workspace=tmp_path / "ws", now=NOW,
+                      name="check", champion=champion).as_json()
+    values = decision["recsys_metrics"]
+    assert set(values) == set(METRIC_KEYS.values())
+    assert 0 < values["coverage"] < 1 and 0 <= values["gini_exposure"] <= 1
+    assert values["novelty"] > 0 and 0 < values["personalisation"] <= 1
+    html = (tmp_path / "drift" / "check-recsys.html").read_text()
+    for name in ("Popularity", "gini", "coverage", "Novelty", "Personalization", "Diversity"):
+        assert name in html, name
+    ws = Workspace(str(tmp_path / "ws"))
+    project = next(p for p in ws.list_projects() if p.name == "movierec drift")
+    stored = json.dumps([ws.get_run(project.id, run).dict()  # type: ignore[union-attr]
+                         for run in ws.list_runs(project.id)], default=str)
+    for kind in ("PopularityBiasMetric", "Novelty", "Personalization", "Diversity"):
+        assert kind in stored, kind
+
+
+def test_pending_batches_make_the_champion_stale(reference: pd.DataFrame,
+                                                 items: pd.DataFrame, tmp_path: Path) -> None:
+    """Later weeks of ML-100K, each too small to retrain for, pile up as pending until
+    what a retrain would learn passes ``staleness_spans``."""
+    ratings = reference.sort_values("timestamp")
+    base, later = ratings.iloc[:50_000], ratings.iloc[50_000:]
+    week = (later["timestamp"] - later["timestamp"].min()) // (7 * 24 * 3600)
+    batch, pending = later[week == 3], later[week < 3]
+    config = MonitorConfig(column_weights={"new_user": 0.0, "new_item": 0.0, "rating": 0.0,
+                                           "genre": 0.0})
+    alone = _decide(base, batch, items, tmp_path / "a", config=config)
+    piled = _decide(base, batch, items, tmp_path / "b", config=config, pending=pending)
+    assert alone["staleness"]["refresh_gap"] is None  # no champion: rows only
+    assert piled["staleness"]["unlearnt_rows"] > alone["staleness"]["unlearnt_rows"]
+    assert alone["retrain"] is False and alone["staleness"]["spans"] < 1.5
+    assert piled["retrain"] is True and piled["staleness"]["spans"] >= 1.5
+    assert "stale: " in piled["reason"]

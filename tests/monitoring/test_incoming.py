@@ -12,7 +12,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from recsys.monitoring.incoming import incoming_path, staged_batch, training_snapshot
+from recsys.monitoring.incoming import (
+    add_pending,
+    incoming_path,
+    pending_path,
+    read_pending,
+    staged_batch,
+    training_snapshot,
+)
 
 
 def _ratings(users: range, items: int = 30, seed: int = 0, start: int = 880_000_000) -> pd.DataFrame:
@@ -121,3 +128,15 @@ def test_monitor_reports_a_retrain_that_cannot_start_in_one_line(
     assert "retraining pipeline could not run: Timed out while attempting" in " ".join(result.output.split())
     assert "Traceback" not in result.output
     assert not incoming_path("ml-100k", tmp_path).exists()
+
+
+@pytest.mark.unit
+def test_pending_batches_pile_up_until_read(tmp_path: Path) -> None:
+    pending = pending_path("ml-100k", tmp_path)
+    assert read_pending(pending) is None
+    first, second = _ratings(range(1, 4), seed=1), _ratings(range(4, 6), seed=2)
+    add_pending(pending, first)
+    add_pending(pending, second)
+    got = read_pending(pending)
+    assert got is not None and len(got) == len(first) + len(second)
+    assert set(got["user_id"]) == set(range(1, 6))
