@@ -28,7 +28,6 @@ from recsys.monitoring.drift import (
     DEFAULT_STATE,
     MonitorConfig,
     decide,
-    read_inference_log,
     record_retrain,
 )
 from recsys.monitoring.features import comparable_served_lists, serving_reference
@@ -40,6 +39,7 @@ from recsys.monitoring.incoming import (
     read_pending,
     staged_batch,
 )
+from recsys.monitoring.served_log import read_inference_log
 from recsys.tracking.mlflow_runs import resolve_tracking_uri
 from recsys.tracking.registry import load_champion
 from recsys.validation.validate import validate_tables

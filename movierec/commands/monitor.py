@@ -56,7 +56,7 @@ def monitor(
     """
     from recsys.data.interactions import read_ratings
     from recsys.data.tables import read_table_file
-    from recsys.monitoring.drift import read_inference_log
+    from recsys.monitoring.served_log import read_inference_log
 
     default_reference = reference is None
     reference = reference or processed_dir / dataset / "ratings.parquet"

@@ -38,8 +38,6 @@ from recsys.monitoring.recsys_report import (
     lists_frame,
     recsys_report,
 )
-from recsys.monitoring.served_log import SERVED_FIELDS as SERVED_FIELDS
-from recsys.monitoring.served_log import read_inference_log as read_inference_log
 from recsys.monitoring.staleness import staleness
 from recsys.monitoring.trigger import calibrate, quality_baseline, quality_drop, score_batch
 

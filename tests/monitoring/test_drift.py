@@ -10,13 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.monitoring.drift import MonitorConfig, decide, read_inference_log, record_retrain
+from recsys.monitoring.drift import MonitorConfig, decide, record_retrain
 from recsys.monitoring.features import (
     batch_stats,
     comparable_served_lists,
     rating_features,
     serving_reference,
 )
+from recsys.monitoring.served_log import read_inference_log
 
 pytestmark = pytest.mark.integration
 

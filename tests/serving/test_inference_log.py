@@ -103,7 +103,7 @@ def test_refused_bodies_are_logged_truncated(tmp_path: Path) -> None:
 
 
 def test_monitoring_reads_the_log_streaming_past_a_torn_line(tmp_path: Path) -> None:
-    from recsys.monitoring.drift import read_inference_log
+    from recsys.monitoring.served_log import read_inference_log
 
     path = tmp_path / "log.jsonl"
     refused = log_record("recommend", user_id=None, items=[], scores=[], latency_ms=0.1,
