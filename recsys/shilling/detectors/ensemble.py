@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from recsys.data.interactions import Interactions
+from recsys.data.schema import USER_ID
 from recsys.shilling.detectors.base import ShillingDetector, _frame
 from recsys.shilling.detectors.group_evidence import TargetItemAnalysis, confirm_groups
 from recsys.shilling.detectors.pca_varselect import PCAVarSelect
 from recsys.shilling.detectors.supervised import SupervisedDetector
+from recsys.shilling.shards import SHARD_USERS, describe_in_shards
 
 
 class EnsembleDetector(SupervisedDetector):
@@ -24,6 +27,11 @@ class EnsembleDetector(SupervisedDetector):
     signature of a coordinated attack (the target-item analysis of Zhou et al. 2016 with
     the classifier's suspects as candidates).
 
+    Description and confirmation both run shard by shard (``recsys.shilling.shards``): the
+    group tests compare counts with chance, and over a whole large catalogue chance
+    coincidences (same-size profiles sharing a popular 5-star movie) reach any fixed
+    z-score, as an attack of a given share of users does inside a shard of fixed size.
+
     Takes the same arguments as ``SupervisedDetector``.
     """
 
@@ -33,7 +41,17 @@ class EnsembleDetector(SupervisedDetector):
     def score_ratings(self, ratings: Interactions | pd.DataFrame) -> pd.Series:
         """Group-confirmed scores of the users of ``ratings`` (already trained classifier)."""
         frame = _frame(ratings)
-        return confirm_groups(frame, super().score_ratings(frame))
+        return confirm_in_shards(frame, super().score_ratings(frame), self.shard_users, self.seed)
+
+
+def confirm_in_shards(frame: pd.DataFrame, probability: pd.Series, size: int = SHARD_USERS,
+                      seed: int = 0) -> pd.Series:
+    """``confirm_groups`` of ``probability`` inside each shard of ``frame``'s users."""
+    def confirm(part: pd.DataFrame) -> pd.DataFrame:
+        users = np.unique(part[USER_ID].to_numpy(dtype=np.int64))
+        return confirm_groups(part, probability.reindex(users).fillna(0.0)).to_frame()
+
+    return describe_in_shards(frame, confirm, size, seed)["score"].reindex(probability.index)
 
 
 DETECTORS: dict[str, type[ShillingDetector]] = {

@@ -24,6 +24,7 @@ from recsys.shilling.detectors.group_evidence import target_item_scores
 from recsys.shilling.detectors.pca_varselect import pca_contribution
 from recsys.shilling.detectors.tree_ensemble import TreeEnsemble, positive_proba
 from recsys.shilling.features import profile_attributes
+from recsys.shilling.shards import SHARD_USERS, describe_in_shards, shard_frames
 
 #: Where the shipped reference classifiers live (``<detector>.npz`` + ``<detector>.json``).
 REFERENCE_DIR = Path(__file__).resolve().parents[1] / "reference"
@@ -96,7 +97,9 @@ class SupervisedDetector(ShillingDetector):
         exclude_targets: items never used as training targets.
         exclude_negatives: user ids never used as negatives (for cross-fitting).
         reference: path (without suffix) of the reference model; default: the shipped one.
-        seed: randomness of the training attacks and the classifier.
+        shard_users: users are described in random shards of at most this many
+            (``recsys.shilling.shards``); training attacks are injected into the first shard.
+        seed: randomness of the training attacks, the shards and the classifier.
     """
 
     name = "supervised"
@@ -114,6 +117,7 @@ class SupervisedDetector(ShillingDetector):
         exclude_targets: Sequence[int] = (),
         exclude_negatives: Sequence[int] = (),
         reference: str | Path | None = None,
+        shard_users: int = SHARD_USERS,
         seed: int = 0,
     ) -> None:
         if training not in ("reference", "self"):
@@ -129,10 +133,15 @@ class SupervisedDetector(ShillingDetector):
         self.exclude_targets = tuple(int(t) for t in exclude_targets)
         self.exclude_negatives = tuple(int(u) for u in exclude_negatives)
         self.reference = Path(reference) if reference is not None else REFERENCE_DIR / self.name
+        self.shard_users = shard_users
         self.seed = seed
         self.classifier_: Any = None
 
     def _features(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Every user's attributes, described inside their shard."""
+        return describe_in_shards(frame, self._describe, self.shard_users, self.seed)
+
+    def _describe(self, frame: pd.DataFrame) -> pd.DataFrame:
         return detection_features(frame, with_members=self.with_members, seed=self.seed)
 
     def _plan(self, stats: RatingStats) -> list[TrainingAttack]:
@@ -168,16 +177,24 @@ class SupervisedDetector(ShillingDetector):
                 fakes.append(attack.fake_ratings.loc[:, list(RATING_COLUMNS)])
                 fake_ids.append(attack.fake_users)
             poisoned = pd.concat([frame, *fakes], ignore_index=True)
-            feats = self._features(poisoned)
+            feats = self._describe(poisoned)
             blocks.append(feats.loc[np.concatenate(fake_ids)])
         return pd.concat(blocks, ignore_index=True)
 
+    def training_set(self, ratings: Interactions | pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """``(own, positives)``: the attributes of every user of ``ratings`` as it is, and of
+        the fake users of the training attacks injected into its first shard (what a shard
+        looks like under attack: the shards are alike)."""
+        frame = _frame(ratings).loc[:, list(RATING_COLUMNS)]
+        first = next(shard_frames(frame, self.shard_users, self.seed))
+        return self._features(frame), self._positives(first, RatingStats.from_ratings(first))
+
     def train(self, ratings: Interactions | pd.DataFrame) -> Self:
         """Train a classifier on attacks injected into ``ratings`` against its own users."""
-        frame = _frame(ratings).loc[:, list(RATING_COLUMNS)]
-        stats = RatingStats.from_ratings(frame)
-        own = self._features(frame)
-        positives = self._positives(frame, stats)
+        return self.fit_classifier(*self.training_set(ratings))
+
+    def fit_classifier(self, own: pd.DataFrame, positives: pd.DataFrame) -> Self:
+        """Train the classifier: ``positives`` against ``own`` less ``exclude_negatives``."""
         negatives = own.loc[~own.index.isin(self.exclude_negatives)]
         self.feature_names_: list[str] = list(own.columns)
         x = np.vstack([negatives.loc[:, self.feature_names_].to_numpy(),
@@ -194,6 +211,10 @@ class SupervisedDetector(ShillingDetector):
         self.n_positives_: int = len(positives)
         self.n_negatives_: int = len(negatives)
         return self
+
+    def predict(self, feats: pd.DataFrame) -> pd.Series:
+        """The trained classifier's probabilities for users described by ``feats``."""
+        return pd.Series(self._predict(feats), index=feats.index, name="score")
 
     def save_reference(self, path: str | Path | None = None, *, dataset: str = "ml-100k") -> Path:
         """Persist the trained classifier as the reference model (``.npz`` + ``.json``)."""
@@ -228,8 +249,7 @@ class SupervisedDetector(ShillingDetector):
 
     def score_ratings(self, ratings: Interactions | pd.DataFrame) -> pd.Series:
         """Scores of the users of ``ratings`` with the already trained classifier."""
-        feats = self._features(_frame(ratings))
-        return pd.Series(self._predict(feats), index=feats.index, name="score")
+        return self.predict(self._features(_frame(ratings)))
 
     def _score(self, frame: pd.DataFrame) -> pd.Series:
         if self.classifier_ is None:
