@@ -86,7 +86,10 @@ def main() -> None:
     parser.add_argument("--dataset", action="append", default=[])
     parser.add_argument("--synthetic", type=int, action="append", default=[])
     parser.add_argument("--calibration", action="append", default=[])
+    parser.add_argument("--attack-seed", type=int, action="append", default=[],
+                        help="seed of the injected attacks' targets and profiles (repeatable; default 1)")
     args = parser.parse_args()
+    attack_seeds = args.attack_seed or [1]
     calibrations = args.calibration or ["reference", "dataset"]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -98,15 +101,18 @@ def main() -> None:
             ratings = _synthetic(n, root)
             label = f"synthetic {n:,}"
             rows += [_row(label, c, ratings, set()) for c in calibrations]
-            poisoned, fakes = _poisoned(ratings, seed=1)
-            rows += [_row(f"{label} + attacks", c, poisoned, fakes) for c in calibrations]
+            for seed in attack_seeds:
+                poisoned, fakes = _poisoned(ratings, seed=seed)
+                rows += [_row(f"{label} + attacks (seed {seed})", c, poisoned, fakes)
+                         for c in calibrations]
     attacks = ", ".join(f"{k} {s:.1%} of users, filler {f:.0%}" for k, s, f in ATTACKS)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(
         "# Shilling filter on other and larger data\n\n"
         "`python benchmarks/shilling_scale.py` (ensemble detector, threshold 0.5). "
         f"Attacks injected together into the synthetic set: {attacks}; targets drawn among "
-        "movies with 20+ ratings (seed 1). Shared 2-core machine: times are indicative.\n\n"
+        f"movies with 20+ ratings (attack seeds {', '.join(map(str, attack_seeds))}). Shared 2-core "
+        "machine: times are indicative.\n\n"
         + pd.DataFrame(rows).fillna("").to_markdown(index=False) + "\n")
 
 

@@ -129,6 +129,9 @@ class TrainConfig(BaseModel):
     #: share is skipped with the estimate as its reason (``recsys.models.budget``); unset:
     #: a share of the memory available when the step starts
     memory_budget_gb: float | None = Field(None, gt=0.0)
+    #: a variant that scores more pairs all against all (every user with every user, say)
+    #: is skipped with the count as its reason; unset: no cap
+    max_fit_pairs: int | None = Field(None, gt=0)
     #: variant -> why a run must not train it (e.g. a measured fit time a profile cannot
     #: afford); the reason is shown in the leaderboard
     skip: dict[str, str] = Field(default_factory=dict)

@@ -93,11 +93,13 @@ def _train_shape(train_path: str) -> DataShape:
 def _not_trained(variant: str, config: TrainConfig, shape: Callable[[], DataShape]) -> str | None:
     """Why ``variant`` is not started: named in ``config.skip`` (e.g. a measured fit time a
     profile cannot afford), or its estimated fit memory exceeds its share of
-    ``config.memory_budget_gb`` among ``config.parallelism`` fits; ``None`` to train it."""
+    ``config.memory_budget_gb`` among ``config.parallelism`` fits, or it scores more than
+    ``config.max_fit_pairs`` pairs all against all; ``None`` to train it."""
     if variant in config.skip:
         return f"skipped: {config.skip[variant]}"
     return skip_reason(variant, config.model_settings(variant), shape(),
-                       per_fit_budget(config.memory_budget_gb, config.parallelism))
+                       per_fit_budget(config.memory_budget_gb, config.parallelism),
+                       config.max_fit_pairs)
 
 
 @flow(name="train")

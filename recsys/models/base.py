@@ -34,7 +34,7 @@ from recsys.data.interactions import Interactions, Vocabulary
 from recsys.data.schema import ITEM_ID, USER_ID
 from recsys.errors import NotFittedError
 from recsys.models.protocol import RecList, top_k
-from recsys.models.sizing import DataShape, MemoryEstimate
+from recsys.models.sizing import DataShape, MemoryEstimate, PairsEstimate
 from recsys.models.storage import (
     ARRAYS_FILE,
     FORMAT_VERSION,
@@ -204,6 +204,12 @@ class BaseRecommender(ABC):
         Models with dense structures override it."""
         return MemoryEstimate(shape.nnz * 12 * 6 + (shape.n_users + shape.n_items) * 8 * 256,
                               "sparse rating matrices")
+
+    @classmethod
+    def estimate_fit_pairs(cls, config: ModelConfig, shape: DataShape) -> PairsEstimate | None:
+        """The pairs ``fit`` scores all against all on data of ``shape`` (``None``: none);
+        the pipeline skips a variant over its profile's ``train.max_fit_pairs``."""
+        return None
 
     # -- public API ----------------------------------------------------------------------
     @property

@@ -3,7 +3,10 @@
 Each model estimates the peak memory of its fit from the data's shape
 (``BaseRecommender.estimate_fit_memory``); a variant over the budget is skipped with a
 reason the leaderboard shows ("dense users x users matrix (162,541 users) needs 634.1 GB")
-instead of a fit the kernel's out-of-memory killer would end without a word.
+instead of a fit the kernel's out-of-memory killer would end without a word. Models that
+compare every user (or item) with every other also say how many pairs that is
+(``BaseRecommender.estimate_fit_pairs``): their time grows with the square of the catalogue,
+and a profile caps it (``train.max_fit_pairs``) rather than let one fit take the run's hour.
 """
 
 from __future__ import annotations
@@ -44,11 +47,15 @@ def per_fit_budget(budget_gb: float | None, parallel: int) -> int | None:
 
 
 def skip_reason(variant: str, params: Mapping[str, Any], shape: DataShape,
-                budget: int | None) -> str | None:
+                budget: int | None, max_pairs: int | None = None) -> str | None:
     """Why ``variant`` with ``params`` must not be fitted on data of ``shape`` within
-    ``budget`` bytes, or ``None`` when it fits."""
+    ``budget`` bytes and ``max_pairs`` all-against-all pairs, or ``None`` when it fits."""
     cls = model_class(variant)
-    estimate = cls.estimate_fit_memory(cls.config_class()(**dict(params)), shape)
-    if budget is None or estimate.bytes <= budget:
-        return None
-    return f"skipped: {estimate.reason()} (budget {budget / 1e9:,.1f} GB per fit)"
+    config = cls.config_class()(**dict(params))
+    estimate = cls.estimate_fit_memory(config, shape)
+    if budget is not None and estimate.bytes > budget:
+        return f"skipped: {estimate.reason()} (budget {budget / 1e9:,.1f} GB per fit)"
+    pairs = cls.estimate_fit_pairs(config, shape)
+    if max_pairs is not None and pairs is not None and pairs.pairs > max_pairs:
+        return f"skipped: {pairs.reason()} (train.max_fit_pairs {max_pairs:.2g})"
+    return None

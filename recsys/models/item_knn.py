@@ -13,6 +13,7 @@ from scipy import sparse
 from recsys.data.interactions import Interactions
 from recsys.models.base import BaseRecommender, ModelConfig
 from recsys.models.baseline import fit_biases
+from recsys.models.sizing import DataShape, PairsEstimate
 from recsys.models.storage import load_sparse, save_sparse
 
 #: Cells of one dense similarity block (rows x all rows), bounding memory to ~32 MB.
@@ -152,6 +153,10 @@ class ItemKNN(BaseRecommender):
             (coo.data - means[coo.row], (coo.row, coo.col)), shape=ratings.shape
         )
         return sparse.csr_matrix(centred.T)
+
+    @classmethod
+    def estimate_fit_pairs(cls, config: ModelConfig, shape: DataShape) -> PairsEstimate:
+        return PairsEstimate(shape.n_items**2, f"all-pairs similarity of {shape.n_items:,} movies")
 
     def _fit(self, data: Interactions) -> None:
         cfg = self.config

@@ -1,7 +1,10 @@
-"""What a fit is expected to need: the data's shape in, a peak-memory estimate out.
+"""What a fit is expected to need: the data's shape in, a peak-memory estimate and the
+all-pairs work out.
 
-``BaseRecommender.estimate_fit_memory`` returns a ``MemoryEstimate`` for a ``DataShape``;
-``recsys.models.budget`` compares it with the training step's memory budget.
+``BaseRecommender.estimate_fit_memory`` returns a ``MemoryEstimate`` for a ``DataShape``,
+``BaseRecommender.estimate_fit_pairs`` a ``PairsEstimate`` (or ``None``) for models that
+compare every user or item with every other; ``recsys.models.budget`` compares them with the
+training step's budgets.
 """
 
 from __future__ import annotations
@@ -28,3 +31,16 @@ class MemoryEstimate:
     def reason(self) -> str:
         """``"dense users x users matrix needs 211 GB"``: the leaderboard's skip reason."""
         return f"{self.what} needs {self.bytes / 1e9:,.1f} GB"
+
+
+@dataclass(frozen=True)
+class PairsEstimate:
+    """The pairs a fit scores all against all: its time grows with the square of the users
+    or items, however sparse the ratings."""
+
+    pairs: int
+    what: str
+
+    def reason(self) -> str:
+        """``"all-pairs similarity of 162,541 users scores 2.6e+10 pairs"``."""
+        return f"{self.what} scores {self.pairs:.2g} pairs"

@@ -13,6 +13,7 @@ from scipy import sparse
 from recsys.data.interactions import Interactions
 from recsys.models.base import BaseRecommender, ModelConfig
 from recsys.models.item_knn import top_n_similarities
+from recsys.models.sizing import DataShape, PairsEstimate
 from recsys.models.storage import load_sparse, save_sparse
 
 
@@ -55,6 +56,10 @@ class UserKNN(BaseRecommender):
         )
         out.sort_indices()
         return out
+
+    @classmethod
+    def estimate_fit_pairs(cls, config: ModelConfig, shape: DataShape) -> PairsEstimate:
+        return PairsEstimate(shape.n_users**2, f"all-pairs similarity of {shape.n_users:,} users")
 
     def _fit(self, data: Interactions) -> None:
         cfg = self.config

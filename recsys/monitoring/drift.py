@@ -324,9 +324,11 @@ def decide(
     recsys = _recsys_report(reference, current, items, champion,
                             served_lists=served_lists_frame, reference_lists=reference_lists_frame)
     if recsys is not None:
-        snapshots.append(recsys.snapshot)
+        snapshots.extend(recsys.snapshots)
         if html:
             recsys.snapshot.save_html(str(report_dir / f"{stamp}-recsys.html"))
+            if recsys.diversity is not None:
+                recsys.diversity.save_html(str(report_dir / f"{stamp}-recsys-diversity.html"))
     html_path = report_dir / f"{stamp}.html"
     if html:
         data.snapshot.save_html(str(html_path))

@@ -6,6 +6,10 @@ Evidently workspace: popularity bias (ARP, catalogue coverage, Gini of exposure)
 personalisation and intra-list diversity by genre. Evidently 0.7's ``RecsysPreset`` leaves
 popularity bias and novelty out, so the metrics are listed one by one. They read the
 training ratings (``additional_data["current_train_data"]``) for popularity and novelty.
+
+Diversity runs as a second report: Evidently's ``PairwiseDistance`` builds a dense distance
+matrix over every item of its training data (62,423 movies: 31 GB), while diversity needs
+only the listed movies' genres, so that report gets one row per listed movie instead.
 """
 
 from __future__ import annotations
@@ -36,6 +40,12 @@ class RecsysReport:
 
     snapshot: Any
     values: dict[str, float]
+    diversity: Any = None
+
+    @property
+    def snapshots(self) -> tuple[Any, ...]:
+        """Every Evidently snapshot of the report (the main one, then diversity's)."""
+        return (self.snapshot,) if self.diversity is None else (self.snapshot, self.diversity)
 
 
 def lists_frame(lists: Sequence[Sequence[int]], users: Sequence[int] | None = None,
@@ -93,30 +103,39 @@ def recsys_report(current: pd.DataFrame, training: pd.DataFrame, *,
             return frame
         return frame.join(genres, on=ITEM_ID).fillna({c: 0 for c in features})
 
-    ranking = DataDefinition(
-        numerical_columns=["rank", "target", *features], categorical_columns=[USER_ID, ITEM_ID],
-        ranking=[Recsys(user_id=USER_ID, item_id=ITEM_ID, target="target", prediction="rank",
-                        recommendations_type="rank")])
+    def run(metrics: list[Any], train: pd.DataFrame, columns: list[str]) -> Any:
+        ranking = DataDefinition(
+            numerical_columns=["rank", "target", *columns], categorical_columns=[USER_ID, ITEM_ID],
+            ranking=[Recsys(user_id=USER_ID, item_id=ITEM_ID, target="target", prediction="rank",
+                            recommendations_type="rank")])
+        train_definition = DataDefinition(numerical_columns=["target", *columns],
+                                          categorical_columns=[USER_ID, ITEM_ID])
+        return Report(metrics).run(
+            current_data=Dataset.from_pandas(with_genres(current) if columns else current,
+                                             data_definition=ranking),
+            reference_data=(Dataset.from_pandas(with_genres(reference) if columns else reference,
+                                                data_definition=ranking)
+                            if reference is not None and len(reference) else None),
+            additional_data={"current_train_data": Dataset.from_pandas(
+                train, data_definition=train_definition)},
+        )
+
     train = training[[USER_ID, ITEM_ID, RATING]].rename(columns={RATING: "target"})
-    train_definition = DataDefinition(numerical_columns=["target", *features],
-                                      categorical_columns=[USER_ID, ITEM_ID])
     metrics: list[Any] = [PopularityBiasMetric(k=k, metric=m) for m in ("arp", "coverage", "gini")]
     metrics += [Novelty(k=k), Personalization(k=k)]
+    snapshots = [run(metrics, train, [])]
     if features:
-        metrics.append(Diversity(k=k, item_features=features))
-    snapshot = Report(metrics).run(
-        current_data=Dataset.from_pandas(with_genres(current), data_definition=ranking),
-        reference_data=(Dataset.from_pandas(with_genres(reference), data_definition=ranking)
-                        if reference is not None and len(reference) else None),
-        additional_data={"current_train_data": Dataset.from_pandas(
-            with_genres(train), data_definition=train_definition)},
-    )
+        listed = [current[ITEM_ID]] + ([reference[ITEM_ID]] if reference is not None else [])
+        movies = pd.DataFrame({ITEM_ID: pd.unique(pd.concat(listed))})
+        movies[USER_ID], movies["target"] = 0, 1.0
+        snapshots.append(run([Diversity(k=k, item_features=features)], with_genres(movies), features))
     values: dict[str, float] = {}
-    for metric in snapshot.dict()["metrics"]:
-        name = _display_name(metric)
-        if name in METRIC_KEYS:
-            values[METRIC_KEYS[name]] = float(metric["value"])
-    return RecsysReport(snapshot, values)
+    for snapshot in snapshots:
+        for metric in snapshot.dict()["metrics"]:
+            name = _display_name(metric)
+            if name in METRIC_KEYS:
+                values[METRIC_KEYS[name]] = float(metric["value"])
+    return RecsysReport(snapshots[0], values, snapshots[1] if len(snapshots) > 1 else None)
 
 
 def _display_name(metric: dict[str, Any]) -> str:

@@ -26,9 +26,15 @@ def test_shipped_large_profile() -> None:
     assert large.memory_budget_gb is not None and large.memory_budget_gb <= 16
     shape = DataShape(n_users=162_541, n_items=62_423, nnz=25_000_095)
     budget = per_fit_budget(large.memory_budget_gb, large.parallelism)
-    over = {v for v in large.models if v not in large.skip
-            and skip_reason(v, large.model_settings(v), shape, budget)}
-    assert over == {"ease"}
+    over = {v: skip_reason(v, large.model_settings(v), shape, budget, large.max_fit_pairs)
+            for v in large.models if v not in large.skip}
+    assert {v for v, why in over.items() if why} == {"ease", "user_knn"}
+    assert over["user_knn"] == ("skipped: all-pairs similarity of 162,541 users scores 2.6e+10 "
+                                "pairs (train.max_fit_pairs 5e+09)")
+    # at 1M ratings (ML-1M's shape) every variant the profile does not name runs
+    small = DataShape(n_users=6_040, n_items=3_706, nnz=1_000_209)
+    assert not any(skip_reason(v, large.model_settings(v), small, budget, large.max_fit_pairs)
+                   for v in large.models if v not in large.skip)
 
 
 def test_profile_skip_names_registered_models(tmp_path: Path) -> None:
@@ -57,6 +63,11 @@ def test_budget_skips_dense_models_with_the_arithmetic() -> None:
     assert skip_reason("popularity", {}, shape, int(12e9)) is None
     assert skip_reason("sparse_ease", {"neighbors": 100}, shape, int(12e9)) is None
     assert skip_reason("ease", {}, shape, None) is None
+    assert skip_reason("item_knn", {}, shape, None, max_pairs=10**9) == (
+        "skipped: all-pairs similarity of 62,423 movies scores 3.9e+09 pairs "
+        "(train.max_fit_pairs 1e+09)")
+    assert skip_reason("item_knn", {}, shape, None, max_pairs=4 * 10**9) is None
+    assert skip_reason("popularity", {}, shape, None, max_pairs=1) is None
     assert per_fit_budget(12.0, 2) == 6_000_000_000
 
 
