@@ -236,7 +236,8 @@ def monitor(
             payload["retrain_error"] = str(exc)
             record(payload, report_dir)
             return payload
-        record_retrain(Path(state_path), run=payload["retrain_run"].get("mlflow_run_id"))
+        record_retrain(Path(state_path), config=config,
+                       run=payload["retrain_run"].get("mlflow_run_id"))
     elif payload["retrain"]:
         payload["retrain_run"] = None
     elif not decide_only and reference_path is None:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from recsys.data.schema import USER_ID
 from recsys.evaluation.beyond_accuracy import served_lists_quality
+from recsys.monitoring.budget import budget_at, spent_state
 from recsys.monitoring.features import (
     RATING_CATEGORICAL,
     RATING_NUMERIC,
@@ -83,6 +84,11 @@ class MonitorConfig(BaseModel):
             (``recsys.monitoring.trigger.staleness``): what a retrain would learn.
         refresh_gap: retrain when bringing the batch users' histories up to date would
             gain the champion at least this much NDCG@10 on the batch.
+        retrain_budget: staleness retrains per span on average (``recsys.monitoring.
+            budget``: a token bucket); drift and quality retrains are not held back but
+            spend from it. 0.5: at most one retrain per two spans on staleness.
+        retrain_burst: the most retrains the budget banks (quiet spans save retrains a
+            burst of new users or movies spends on successive batches).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -100,8 +106,10 @@ class MonitorConfig(BaseModel):
         default_factory=lambda: {"new_user": 1.0, "new_item": 1.0, "rating": 1.0, "genre": 1.0})
     quality_spans: int = Field(4, ge=2)
     quality_z: float = Field(1.0, gt=0)
-    staleness_spans: float = Field(1.5, gt=0)
+    staleness_spans: float = Field(1.3, gt=0)
     refresh_gap: float = Field(0.01, gt=0)
+    retrain_budget: float = Field(0.5, gt=0, le=1)
+    retrain_burst: float = Field(1.5, ge=1)
 
     @classmethod
     def from_params(cls, path: str | Path, **overrides: Any) -> MonitorConfig:
@@ -197,10 +205,15 @@ def _read_state(path: Path) -> dict[str, Any]:
 
 
 def record_retrain(state_path: Path = DEFAULT_STATE, when: datetime | None = None,
-                   **details: Any) -> None:
-    """Remember that a retrain ran (starts the cooldown)."""
+                   config: MonitorConfig | None = None, **details: Any) -> None:
+    """Remember that a retrain ran (starts the cooldown; spends from the retrain budget
+    of ``config``, when given)."""
+    when = when or datetime.now(UTC)
     state = _read_state(state_path)
-    state["last_retrain"] = (when or datetime.now(UTC)).isoformat()
+    if config is not None:
+        state = spent_state(state, rate=config.retrain_budget, burst=config.retrain_burst,
+                            span_days=config.span_days, now=when)
+    state["last_retrain"] = when.isoformat()
     state["last_retrain_details"] = details
     state_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = state_path.with_suffix(".tmp")
@@ -369,6 +382,12 @@ def decide(
     elif prediction is not None:
         reasons.append("prediction drift" if prediction_drift else "no prediction drift")
     retrain = drift or quality_dropped
+    budget = budget_at(_read_state(state_path), rate=config.retrain_budget,
+                       burst=config.retrain_burst, span_days=config.span_days, now=now)
+    if retrain and not (drifted or prediction_drift or quality_dropped) and not budget.allows():
+        retrain = False
+        reasons.append(f"retrain budget: {budget.balance:.2f} of 1 retrain banked (refills "
+                       f"{config.retrain_budget:g} per {config.span_days:g}-day span)")
     if retrain and len(current) < config.min_batch_rows:
         retrain = False
         reasons.append(f"batch of {len(current)} rows is below min_batch_rows")

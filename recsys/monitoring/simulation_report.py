@@ -54,17 +54,19 @@ def _num(value: float | None, digits: int) -> str:
 
 
 def batch_table(result: SimulationResult) -> list[str]:
-    lines = ["| batch | date | rows | drifted | unlearnt (spans) | retrain on drift | "
+    lines = ["| batch | date | rows | drifted | unlearnt (spans) | budget | retrain on drift | "
              "champion NDCG (on-quality) | threshold | refresh gap | retrain on quality | "
              "never | every batch | on drift | on quality |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in result.batches.to_dict("records"):
         champ = "-" if pd.isna(r["champion_ndcg"]) else f"{r['champion_ndcg']:.4f}"
         thr = "-" if pd.isna(r["quality_threshold"]) else f"{r['quality_threshold']:.4f}"
+        on_drift = ("yes" if r["retrain_on_drift"] else
+                    "held (budget)" if r.get("held_by_budget") else "no")
         lines.append(
             f"| {r['batch']} | {r['date']} | {r['rows']} | {r['drifted'] or '-'} | "
-            f"{_num(r.get('unlearnt_spans'), 2)} | "
-            f"{'yes' if r['retrain_on_drift'] else 'no'} | {champ} | {thr} | "
+            f"{_num(r.get('unlearnt_spans'), 2)} | {_num(r.get('budget'), 2)} | "
+            f"{on_drift} | {champ} | {thr} | "
             f"{_num(r.get('refresh_gap'), 4)} | "
             f"{'yes' if r['retrain_on_quality'] else 'no'} | {r['ndcg_never']:.4f} | "
             f"{r['ndcg_every_batch']:.4f} | {r['ndcg_on_drift']:.4f} | "
@@ -107,10 +109,12 @@ def write_report(runs: Sequence[tuple[SimulationResult, pd.DataFrame | None]], m
              "Each batch is scored before it is learnt from (NDCG@10, the batch's ratings are "
              "the relevant items, the model's own seen items excluded). Retrains decided on "
              "the last batch are not counted.", "",
-             "Policies: *on drift* retrains when a like-with-like statistic drifts or the "
-             "champion is stale by data (the ratings since its training data by users or of "
-             "movies it never saw reach `monitor.staleness_spans` reference spans, `stale` in "
-             "the tables); *on quality drop* when its NDCG@10 gap to the batch's trend falls "
+             "Policies: *on drift* retrains when a like-with-like statistic drifts, or when "
+             "the champion is stale by data (the ratings since its training data by users or "
+             "of movies it never saw reach `monitor.staleness_spans` reference spans, `stale` "
+             "in the tables) and the retrain budget has a retrain banked (`budget`: "
+             "`monitor.retrain_budget` per batch, at most `monitor.retrain_burst`; a drift "
+             "retrain spends from it too); *on quality drop* when its NDCG@10 gap to the batch's trend falls "
              "below its expected level, or when folding its users' new histories in would gain "
              "it `monitor.refresh_gap` NDCG@10 on the batch (refresh gap). Both policies also "
              "learn from the batches they did not retrain on.", "",
