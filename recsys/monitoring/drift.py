@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from recsys.data.schema import USER_ID
 from recsys.evaluation.beyond_accuracy import served_lists_quality
-from recsys.monitoring.budget import budget_at, spent_state
 from recsys.monitoring.features import (
     RATING_CATEGORICAL,
     RATING_NUMERIC,
@@ -40,10 +39,10 @@ from recsys.monitoring.recsys_report import (
     recsys_report,
 )
 from recsys.monitoring.staleness import staleness
+from recsys.monitoring.state import DEFAULT_STATE, budget_now, cooldown_remaining
 from recsys.monitoring.trigger import calibrate, quality_baseline, quality_drop, score_batch
 
 DEFAULT_REPORT_DIR = Path("reports/drift")
-DEFAULT_STATE = Path(".movierec/monitor/state.json")
 DEFAULT_WORKSPACE = Path(".movierec/evidently")
 PROJECT_NAME = "movierec drift"
 
@@ -195,39 +194,6 @@ def _evidently_drift(
         if t.get("id") == "drift" and t.get("status") == "FAIL"
     ]
     return ColumnDrift(share, sorted(drifted), scores, snapshot)
-
-
-def _read_state(path: Path) -> dict[str, Any]:
-    try:
-        return dict(json.loads(path.read_text()))
-    except (OSError, ValueError):
-        return {}
-
-
-def record_retrain(state_path: Path = DEFAULT_STATE, when: datetime | None = None,
-                   config: MonitorConfig | None = None, **details: Any) -> None:
-    """Remember that a retrain ran (starts the cooldown; spends from the retrain budget
-    of ``config``, when given)."""
-    when = when or datetime.now(UTC)
-    state = _read_state(state_path)
-    if config is not None:
-        state = spent_state(state, rate=config.retrain_budget, burst=config.retrain_burst,
-                            span_days=config.span_days, now=when)
-    state["last_retrain"] = when.isoformat()
-    state["last_retrain_details"] = details
-    state_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = state_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state, indent=2, default=str))
-    tmp.replace(state_path)
-
-
-def cooldown_remaining(config: MonitorConfig, state_path: Path, now: datetime) -> timedelta | None:
-    """Time left in the cooldown after the last retrain, or ``None`` when not cooling down."""
-    last = _read_state(state_path).get("last_retrain")
-    if not last:
-        return None
-    left = datetime.fromisoformat(last) + timedelta(hours=config.cooldown_hours) - now
-    return left if left > timedelta(0) else None
 
 
 def _add_to_workspace(workspace: Path, snapshots: list[Any]) -> None:
@@ -382,8 +348,7 @@ def decide(
     elif prediction is not None:
         reasons.append("prediction drift" if prediction_drift else "no prediction drift")
     retrain = drift or quality_dropped
-    budget = budget_at(_read_state(state_path), rate=config.retrain_budget,
-                       burst=config.retrain_burst, span_days=config.span_days, now=now)
+    budget = budget_now(config, state_path, now)
     if retrain and not (drifted or prediction_drift or quality_dropped) and not budget.allows():
         retrain = False
         reasons.append(f"retrain budget: {budget.balance:.2f} of 1 retrain banked (refills "

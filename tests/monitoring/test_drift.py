@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.monitoring.drift import MonitorConfig, decide, record_retrain
+from recsys.monitoring.drift import MonitorConfig, decide
 from recsys.monitoring.features import (
     batch_stats,
     comparable_served_lists,
@@ -18,6 +18,7 @@ from recsys.monitoring.features import (
     serving_reference,
 )
 from recsys.monitoring.served_log import read_inference_log
+from recsys.monitoring.state import record_retrain
 
 pytestmark = pytest.mark.integration
 
