@@ -39,11 +39,13 @@ def run(args: argparse.Namespace) -> None:
     monitor["span_days"] = args.span_days
     config = MonitorConfig(**monitor)
     start = time.perf_counter()
-    checks = trigger_checks(ratings, items, fit=fitter(args.model, params, items),
-                            initial_spans=args.initial_spans, config=config, seed=args.seed)
+    # EASE on ml-latest-small's 9k movies holds a 0.6 GB matrix per fit: remember fewer
+    fit = fitter(args.model, params, items, keep=args.keep)
+    checks = trigger_checks(ratings, items, fit=fit, initial_spans=args.initial_spans,
+                            config=config, seed=args.seed)
     checks_seconds = time.perf_counter() - start
     result = simulate(ratings, items, dataset=args.dataset, model=args.model, params=params,
-                      initial_spans=args.initial_spans, config=config, seed=args.seed)
+                      initial_spans=args.initial_spans, config=config, seed=args.seed, fit=fit)
     result.settings["seconds"] = {"checks": round(checks_seconds),
                                   "replay": round(time.perf_counter() - start - checks_seconds)}
     RUNS.mkdir(parents=True, exist_ok=True)
@@ -69,6 +71,7 @@ def main() -> None:
     one.add_argument("--span-days", type=float, default=7.0)
     one.add_argument("--initial-spans", type=int, default=8)
     one.add_argument("--seed", type=int, default=0)
+    one.add_argument("--keep", type=int, default=8, help="fits remembered")
     one.add_argument("--params", default="params.yaml")
     one.add_argument("--processed-dir", default="data/processed")
     sub.add_parser("report")

@@ -23,13 +23,7 @@ from prefect.cache_policies import NO_CACHE
 from recsys.data.interactions import Interactions, read_ratings
 from recsys.data.prepare import merge_new_ratings
 from recsys.data.tables import read_table_file
-from recsys.monitoring.drift import (
-    DEFAULT_REPORT_DIR,
-    DEFAULT_STATE,
-    MonitorConfig,
-    decide,
-    record_retrain,
-)
+from recsys.monitoring.drift import DEFAULT_REPORT_DIR, MonitorConfig, decide
 from recsys.monitoring.features import comparable_served_lists, serving_reference
 from recsys.monitoring.incoming import (
     add_pending,
@@ -40,6 +34,7 @@ from recsys.monitoring.incoming import (
     staged_batch,
 )
 from recsys.monitoring.served_log import read_inference_log
+from recsys.monitoring.state import DEFAULT_STATE, record_retrain
 from recsys.tracking.mlflow_runs import resolve_tracking_uri
 from recsys.tracking.registry import load_champion
 from recsys.validation.validate import validate_tables
@@ -236,7 +231,8 @@ def monitor(
             payload["retrain_error"] = str(exc)
             record(payload, report_dir)
             return payload
-        record_retrain(Path(state_path), run=payload["retrain_run"].get("mlflow_run_id"))
+        record_retrain(Path(state_path), config=config,
+                       run=payload["retrain_run"].get("mlflow_run_id"))
     elif payload["retrain"]:
         payload["retrain_run"] = None
     elif not decide_only and reference_path is None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +39,10 @@ from recsys.monitoring.recsys_report import (
     recsys_report,
 )
 from recsys.monitoring.staleness import staleness
+from recsys.monitoring.state import DEFAULT_STATE, budget_now, cooldown_remaining
 from recsys.monitoring.trigger import calibrate, quality_baseline, quality_drop, score_batch
 
 DEFAULT_REPORT_DIR = Path("reports/drift")
-DEFAULT_STATE = Path(".movierec/monitor/state.json")
 DEFAULT_WORKSPACE = Path(".movierec/evidently")
 PROJECT_NAME = "movierec drift"
 
@@ -83,6 +83,11 @@ class MonitorConfig(BaseModel):
             (``recsys.monitoring.trigger.staleness``): what a retrain would learn.
         refresh_gap: retrain when bringing the batch users' histories up to date would
             gain the champion at least this much NDCG@10 on the batch.
+        retrain_budget: staleness retrains per span on average (``recsys.monitoring.
+            budget``: a token bucket); drift and quality retrains are not held back but
+            spend from it. 0.5: at most one retrain per two spans on staleness.
+        retrain_burst: the most retrains the budget banks (quiet spans save retrains a
+            burst of new users or movies spends on successive batches).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -100,8 +105,10 @@ class MonitorConfig(BaseModel):
         default_factory=lambda: {"new_user": 1.0, "new_item": 1.0, "rating": 1.0, "genre": 1.0})
     quality_spans: int = Field(4, ge=2)
     quality_z: float = Field(1.0, gt=0)
-    staleness_spans: float = Field(1.5, gt=0)
+    staleness_spans: float = Field(1.3, gt=0)
     refresh_gap: float = Field(0.01, gt=0)
+    retrain_budget: float = Field(0.5, gt=0, le=1)
+    retrain_burst: float = Field(1.5, ge=1)
 
     @classmethod
     def from_params(cls, path: str | Path, **overrides: Any) -> MonitorConfig:
@@ -187,34 +194,6 @@ def _evidently_drift(
         if t.get("id") == "drift" and t.get("status") == "FAIL"
     ]
     return ColumnDrift(share, sorted(drifted), scores, snapshot)
-
-
-def _read_state(path: Path) -> dict[str, Any]:
-    try:
-        return dict(json.loads(path.read_text()))
-    except (OSError, ValueError):
-        return {}
-
-
-def record_retrain(state_path: Path = DEFAULT_STATE, when: datetime | None = None,
-                   **details: Any) -> None:
-    """Remember that a retrain ran (starts the cooldown)."""
-    state = _read_state(state_path)
-    state["last_retrain"] = (when or datetime.now(UTC)).isoformat()
-    state["last_retrain_details"] = details
-    state_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = state_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state, indent=2, default=str))
-    tmp.replace(state_path)
-
-
-def cooldown_remaining(config: MonitorConfig, state_path: Path, now: datetime) -> timedelta | None:
-    """Time left in the cooldown after the last retrain, or ``None`` when not cooling down."""
-    last = _read_state(state_path).get("last_retrain")
-    if not last:
-        return None
-    left = datetime.fromisoformat(last) + timedelta(hours=config.cooldown_hours) - now
-    return left if left > timedelta(0) else None
 
 
 def _add_to_workspace(workspace: Path, snapshots: list[Any]) -> None:
@@ -371,6 +350,11 @@ def decide(
     elif prediction is not None:
         reasons.append("prediction drift" if prediction_drift else "no prediction drift")
     retrain = drift or quality_dropped
+    budget = budget_now(config, state_path, now)
+    if retrain and not (drifted or prediction_drift or quality_dropped) and not budget.allows():
+        retrain = False
+        reasons.append(f"retrain budget: {budget.balance:.2f} of 1 retrain banked (refills "
+                       f"{config.retrain_budget:g} per {config.span_days:g}-day span)")
     if retrain and len(current) < config.min_batch_rows:
         retrain = False
         reasons.append(f"batch of {len(current)} rows is below min_batch_rows")

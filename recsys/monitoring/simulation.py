@@ -7,7 +7,9 @@ being the relevant items) before it is learnt from:
 - ``never``: trained once on the initial period;
 - ``every_batch``: retrained on everything seen before each batch (the upper bound);
 - ``on_drift``: retrained when the like-with-like data statistics drift
-  (``recsys.monitoring.trigger.score_batch``);
+  (``recsys.monitoring.trigger.score_batch``), or when the champion is stale by what it has
+  not learnt (``recsys.monitoring.staleness``) and the retrain budget allows
+  (``recsys.monitoring.budget``: ``retrain_budget`` per batch, ``retrain_burst`` banked);
 - ``on_quality``: retrained when the champion's NDCG@10 on a batch drops below its
   expected level (``recsys.monitoring.trigger.quality_drop``).
 
@@ -30,6 +32,7 @@ import pandas as pd
 from recsys.data.interactions import Interactions
 from recsys.data.schema import ITEM_ID, RATING, TIMESTAMP, USER_ID
 from recsys.models import BaseRecommender, create
+from recsys.monitoring.budget import RetrainBudget
 from recsys.monitoring.drift import MonitorConfig
 from recsys.monitoring.features import first_genre
 from recsys.monitoring.staleness import Staleness, staleness
@@ -128,9 +131,16 @@ class TriggerOutcome:
     drift: bool
     quality: bool
     drifted: list[str]
+    #: what a retrain would learn reached ``staleness_spans`` (part of ``drift``)
+    stale: bool
     ndcg: float | None
     threshold: float
-    stale: Staleness
+    staleness: Staleness
+
+    @property
+    def labels(self) -> list[str]:
+        """The drifted statistics, and ``stale`` when staleness is part of the verdict."""
+        return self.drifted + (["stale"] if self.stale else [])
 
 
 def check(champion: Champion, batch: pd.DataFrame, genre: pd.Series, config: MonitorConfig,
@@ -138,9 +148,10 @@ def check(champion: Champion, batch: pd.DataFrame, genre: pd.Series, config: Mon
     """The data-drift and quality verdicts on ``batch`` (small batches never trigger).
 
     ``drift``: a like-with-like statistic drifted, or the champion is stale by what it has
-    not learnt (``staleness``: unlearnt ratings, including the ``pending`` ones since its
-    training data, or its users' new histories); ``quality``: its NDCG@10 fell below its
-    expected level, or its users' new histories would gain it ``refresh_gap``."""
+    not learnt (``staleness``: the unlearnt ratings, including the ``pending`` ones since
+    its training data, reach ``staleness_spans``), as ``movierec monitor`` decides;
+    ``quality``: its NDCG@10 fell below its expected level, or its users' new histories
+    would gain it ``refresh_gap``. The retrain budget is the caller's (it has a history)."""
     scores = score_batch(champion.data, batch, champion.calibration, genre,
                          weights=config.column_weights, z_threshold=config.z_threshold,
                          seed=seed)
@@ -153,9 +164,10 @@ def check(champion: Champion, batch: pd.DataFrame, genre: pd.Series, config: Mon
                       champion.calibration, max_spans=config.staleness_spans,
                       max_refresh_gap=config.refresh_gap)
     refreshed = stale.refresh_gap is not None and stale.refresh_gap >= config.refresh_gap
+    by_rows = stale.spans >= config.staleness_spans
     big = len(batch) >= config.min_batch_rows
-    return TriggerOutcome(big and (bool(drifted) or stale.stale),
-                          big and (quality.dropped or refreshed), drifted,
+    return TriggerOutcome(big and (bool(drifted) or by_rows),
+                          big and (quality.dropped or refreshed), drifted, by_rows,
                           quality.ndcg, quality.threshold, stale)
 
 
@@ -171,10 +183,13 @@ def simulate(
     seed: int = 0,
     k: int = 10,
     progress: Callable[[int, int], None] | None = None,
+    fit: Fit | None = None,
 ) -> SimulationResult:
-    """Run the replay; see the module docstring."""
+    """Run the replay; see the module docstring. ``fit`` replaces the default
+    ``fitter(model, params, items)`` (to share its remembered fits, or keep fewer)."""
     config = config or MonitorConfig()
-    fit = fitter(model, params, items)
+    fit = fit or fitter(model, params, items)
+    budget = RetrainBudget(config.retrain_budget, config.retrain_burst)
     genre = first_genre(items)
     ordered = ratings.sort_values(TIMESTAMP, kind="stable").reset_index(drop=True)
     start = int(ordered[TIMESTAMP].min())
@@ -203,12 +218,17 @@ def simulate(
         on_quality = check(quality_champion, batch, genre, config, seed,
                            ordered[(span >= quality_champion.until) & (span < s)])
         last = n == len(numbers) - 1
-        drifted = on_drift.drifted + (["stale"] if on_drift.stale.stale else [])
-        row.update(drifted=",".join(drifted), unlearnt_spans=on_drift.stale.spans,
-                   retrain_on_drift=on_drift.drift and not last,
+        # staleness alone waits for the budget; a drifted statistic does not (it spends)
+        held = on_drift.drift and not on_drift.drifted and not budget.allows()
+        row.update(drifted=",".join(on_drift.labels), unlearnt_spans=on_drift.staleness.spans,
+                   budget=round(budget.balance, 2), held_by_budget=held,
+                   retrain_on_drift=on_drift.drift and not held and not last,
                    champion_ndcg=on_quality.ndcg, quality_threshold=on_quality.threshold,
-                   refresh_gap=on_quality.stale.refresh_gap,
+                   refresh_gap=on_quality.staleness.refresh_gap,
                    retrain_on_quality=on_quality.quality and not last)
+        if on_drift.drift and not held:
+            budget.spend()
+        budget.refill(1.0)
         if row["retrain_on_drift"]:
             drift_champion = train_champion(fit, ordered[span <= s], genre, config,
                                             with_quality=False, until=s + 1)
@@ -311,11 +331,10 @@ def trigger_checks(
 
     def record(kind: str, name: str, who: Champion, batch: pd.DataFrame, n: int) -> None:
         outcome = check(who, batch, genre, config, seed + n)
-        drifted = outcome.drifted + (["stale"] if outcome.stale.stale else [])
         rows.append({"kind": kind, "name": name, "rows": len(batch),
-                     "drifted": ",".join(drifted) or "-", "drift": outcome.drift,
-                     "unlearnt_spans": outcome.stale.spans,
-                     "refresh_gap": outcome.stale.refresh_gap,
+                     "drifted": ",".join(outcome.labels) or "-", "drift": outcome.drift,
+                     "unlearnt_spans": outcome.staleness.spans,
+                     "refresh_gap": outcome.staleness.refresh_gap,
                      "ndcg": outcome.ndcg, "threshold": outcome.threshold,
                      "quality_drop": outcome.quality,
                      "retrain": outcome.drift or outcome.quality})

@@ -56,7 +56,7 @@ def test_monitor_flow_is_not_cached_across_a_cooldown(
     helpers: Any,
 ) -> None:
     """Same inputs, but a retrain happened in between: the cooldown must hold it back."""
-    from recsys.monitoring.drift import DEFAULT_STATE, record_retrain
+    from recsys.monitoring.state import DEFAULT_STATE, record_retrain
 
     params = _params(tmp_path, cooldown_hours=24)
     with helpers.InFolder(tmp_path):

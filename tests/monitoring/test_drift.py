@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.monitoring.drift import MonitorConfig, decide, record_retrain
+from recsys.monitoring.drift import MonitorConfig, decide
 from recsys.monitoring.features import (
     batch_stats,
     comparable_served_lists,
@@ -18,6 +18,7 @@ from recsys.monitoring.features import (
     serving_reference,
 )
 from recsys.monitoring.served_log import read_inference_log
+from recsys.monitoring.state import record_retrain
 
 pytestmark = pytest.mark.integration
 
@@ -251,16 +252,26 @@ def test_recommendation_quality_metrics_reach_the_workspace_and_the_reports(
         assert kind in stored, kind
 
 
-def test_pending_batches_make_the_champion_stale(reference: pd.DataFrame,
-                                                 items: pd.DataFrame, tmp_path: Path) -> None:
-    """Later weeks of ML-100K, each too small to retrain for, pile up as pending until
-    what a retrain would learn passes ``staleness_spans``."""
+@pytest.fixture(scope="module")
+def later_weeks(reference: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(the first 50,000 ratings, the fourth week after them, the three weeks before it)."""
     ratings = reference.sort_values("timestamp")
     base, later = ratings.iloc[:50_000], ratings.iloc[50_000:]
     week = (later["timestamp"] - later["timestamp"].min()) // (7 * 24 * 3600)
-    batch, pending = later[week == 3], later[week < 3]
-    config = MonitorConfig(column_weights={"new_user": 0.0, "new_item": 0.0, "rating": 0.0,
-                                           "genre": 0.0})
+    return base, later[week == 3], later[week < 3]
+
+
+#: staleness decides alone
+STALENESS_ONLY = MonitorConfig(column_weights={"new_user": 0.0, "new_item": 0.0, "rating": 0.0,
+                                               "genre": 0.0})
+
+
+def test_pending_batches_make_the_champion_stale(later_weeks: tuple[pd.DataFrame, ...],
+                                                 items: pd.DataFrame, tmp_path: Path) -> None:
+    """Later weeks of ML-100K, each too small to retrain for, pile up as pending until
+    what a retrain would learn passes ``staleness_spans``."""
+    base, batch, pending = later_weeks
+    config = STALENESS_ONLY
     alone = _decide(base, batch, items, tmp_path / "a", config=config)
     piled = _decide(base, batch, items, tmp_path / "b", config=config, pending=pending)
     assert alone["staleness"]["refresh_gap"] is None  # no champion: rows only
@@ -268,3 +279,19 @@ def test_pending_batches_make_the_champion_stale(reference: pd.DataFrame,
     assert alone["retrain"] is False and alone["staleness"]["spans"] < 1.5
     assert piled["retrain"] is True and piled["staleness"]["spans"] >= 1.5
     assert "stale: " in piled["reason"]
+
+
+def test_a_stale_batch_waits_for_the_retrain_budget(later_weeks: tuple[pd.DataFrame, ...],
+                                                    items: pd.DataFrame, tmp_path: Path) -> None:
+    """Staleness alone retrains only with a retrain banked: two days after a retrain the
+    budget (0.5 per 7-day span, 1.5 at most) holds 0.64 and the batch waits; nine days
+    after, it holds 1.14 and the same batch retrains."""
+    base, batch, pending = later_weeks
+    config = STALENESS_ONLY
+    record_retrain(tmp_path / "a" / "state.json", NOW - timedelta(days=2), config=config)
+    held = _decide(base, batch, items, tmp_path / "a", config=config, pending=pending)
+    assert held["drift_detected"] is True and held["retrain"] is False
+    assert "retrain budget: 0.64 of 1" in held["reason"]
+    record_retrain(tmp_path / "b" / "state.json", NOW - timedelta(days=9), config=config)
+    assert _decide(base, batch, items, tmp_path / "b", config=config,
+                   pending=pending)["retrain"] is True

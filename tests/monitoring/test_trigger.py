@@ -177,8 +177,8 @@ def test_a_burst_of_new_users_triggers_on_ml_latest_small(
                               with_quality=False)
     burst = inject("new_users", first, initial, genre, np.random.default_rng(seed))
     outcome = check(champion, burst, genre, config, seed)
-    assert outcome.drift and outcome.stale.stale, outcome
-    assert outcome.stale.spans >= config.staleness_spans
+    assert outcome.drift and outcome.stale, outcome
+    assert outcome.staleness.spans >= config.staleness_spans
     # while a resample of the training period, with nothing new, is not stale
     sample = initial.iloc[np.random.default_rng(seed).integers(0, len(initial), len(first))]
     assert not check(champion, sample, genre, config, seed).drift

@@ -1,0 +1,76 @@
+"""How often staleness may retrain: a retrain budget (a token bucket over spans).
+
+Staleness (``recsys.monitoring.staleness``) says what a retrain would learn, but a stale
+champion's loss per batch is noisy: neither the unlearnt ratings nor the refresh gap tell
+well which of two successive batches a retrain pays most after. A threshold alone therefore
+spends retrains evenly, and a lower threshold spends more of them. The budget fixes the
+spending instead: ``rate`` retrains per span on average, at most ``burst`` banked, so quiet
+spans save retrains that a burst of new users or movies spends on successive batches.
+
+Like-with-like drift, a quality drop and served-traffic drift are not held back by the
+budget (they say something changed, not only that time passed), but they spend from it:
+the staleness retrains after them wait until it refills.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+#: The tokens one retrain costs.
+RETRAIN_COST = 1.0
+
+
+@dataclass
+class RetrainBudget:
+    """A token bucket: ``rate`` tokens per span, at most ``burst``; a retrain costs one.
+
+    A new bucket is full: a champion no retrain has spent from may retrain on staleness at
+    once. Tokens may go below zero (a drift retrain with nothing banked); staleness then
+    waits until they are back at one.
+    """
+
+    rate: float
+    burst: float
+    tokens: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.tokens is None:
+            self.tokens = self.burst
+
+    @property
+    def balance(self) -> float:
+        return float(self.burst if self.tokens is None else self.tokens)
+
+    def allows(self) -> bool:
+        """Whether a staleness retrain may run now."""
+        return self.balance >= RETRAIN_COST
+
+    def spend(self) -> None:
+        self.tokens = self.balance - RETRAIN_COST
+
+    def refill(self, spans: float) -> None:
+        """Add ``rate`` tokens per span elapsed (up to ``burst``)."""
+        self.tokens = min(self.burst, self.balance + self.rate * max(spans, 0.0))
+
+
+def budget_at(state: Mapping[str, Any], *, rate: float, burst: float, span_days: float,
+              now: datetime) -> RetrainBudget:
+    """The budget at ``now`` from a monitoring state (``recsys.monitoring.drift``'s state
+    file): its tokens when last written, refilled for the spans since. Full without one."""
+    budget = RetrainBudget(rate, burst, state.get("budget_tokens"))
+    since = state.get("budget_at")
+    if since is not None:
+        elapsed = now - datetime.fromisoformat(str(since))
+        budget.refill(elapsed / timedelta(days=span_days))
+    return budget
+
+
+def spent_state(state: Mapping[str, Any], *, rate: float, burst: float, span_days: float,
+                now: datetime) -> dict[str, Any]:
+    """``state`` with one retrain spent from its budget at ``now``."""
+    budget = budget_at(state, rate=rate, burst=burst, span_days=span_days, now=now)
+    budget.spend()
+    return {**state, "budget_tokens": round(budget.balance, 6), "budget_at": now.isoformat()}
