@@ -231,7 +231,7 @@ def main() -> None:
         results.append(_measure("ml-100k (default profile)", args.work / "ml-100k", "ml-100k",
                                 None, None))
     for n in (int(x) for x in args.sizes.split(",") if x):
-        label = f"synthetic {n / 1e6:g}M"
+        label = f"synthetic {n / 1e6:.3g}M"
         sizes[label] = n
         source = args.work / f"synth-{n}"
         if not (source / "ratings.csv").is_file():

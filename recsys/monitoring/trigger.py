@@ -325,13 +325,14 @@ def quality_drop(
     on the reference's spans: its gap below the expected level by more than
     ``z_threshold`` times the spread (the spans' spread and the batch's bootstrap error over
     users, in quadrature). ``ndcg`` is the champion's own NDCG@k on the batch."""
+    fresh = unseen_pairs(model_ratings, batch)
+    if len(fresh) < min_rows:
+        return QualityCheck(None, baseline.level if baseline else float("nan"), float("nan"),
+                            False, 0,
+                            f"only {len(fresh)} new (user, item) pairs: quality not measured")
     if baseline is None:
         return QualityCheck(None, float("nan"), float("nan"), False, 0,
                             "no quality baseline (reference too short)")
-    fresh = unseen_pairs(model_ratings, batch)
-    if len(fresh) < min_rows:
-        return QualityCheck(None, baseline.level, float("nan"), False, 0,
-                            f"only {len(fresh)} new (user, item) pairs: quality not measured")
     champion = batch_ndcg_per_user(model, fresh, k)
     _, trend = trend_ndcg_per_user(model_ratings, fresh, k, seed)
     gap = champion - trend

@@ -295,3 +295,27 @@ def test_a_stale_batch_waits_for_the_retrain_budget(later_weeks: tuple[pd.DataFr
     record_retrain(tmp_path / "b" / "state.json", NOW - timedelta(days=9), config=config)
     assert _decide(base, batch, items, tmp_path / "b", config=config,
                    pending=pending)["retrain"] is True
+
+
+def test_the_quality_baseline_refits_only_for_a_batch_that_can_be_scored(
+        reference: pd.DataFrame, items: pd.DataFrame,
+        ml100k: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame], tmp_path: Path) -> None:
+    """The baseline costs one refit of the champion (19 min at 25M ratings); a batch of
+    pairs the champion has all seen cannot be scored, so it must not pay for one."""
+    from recsys.data.interactions import Interactions
+    from recsys.models import create
+
+    fits: list[int] = []
+
+    def refit(frame: pd.DataFrame) -> object:
+        fits.append(len(frame))
+        return create("popularity").fit(Interactions.from_frame(frame, items))
+
+    champion = create("popularity").fit(Interactions.from_frame(reference, items))
+    seen = reference.sample(800, random_state=3)  # every pair already in the reference
+    out = _decide(reference, seen, items, tmp_path / "seen", champion=champion, refit=refit)
+    assert fits == []
+    assert "new (user, item) pairs: quality not measured" in json.dumps(out)
+    later = ml100k[0].sort_values("timestamp").iloc[int(len(ml100k[0]) * 0.7):][:3000]
+    _decide(reference, later, items, tmp_path / "new", champion=champion, refit=refit)
+    assert len(fits) == 1
