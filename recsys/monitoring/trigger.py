@@ -318,18 +318,23 @@ def quality_baseline(
 
 def quality_drop(
     model: Any, model_ratings: pd.DataFrame, batch: pd.DataFrame,
-    baseline: QualityBaseline | None, *, z_threshold: float, min_rows: int = 100, k: int = 10,
-    seed: int = 0, rounds: int = 200,
+    baseline: QualityBaseline | Callable[[], QualityBaseline | None] | None, *,
+    z_threshold: float, min_rows: int = 100, k: int = 10, seed: int = 0, rounds: int = 200,
 ) -> QualityCheck:
     """Whether the champion fell behind the trend baseline on ``batch`` by more than it did
     on the reference's spans: its gap below the expected level by more than
     ``z_threshold`` times the spread (the spans' spread and the batch's bootstrap error over
-    users, in quadrature). ``ndcg`` is the champion's own NDCG@k on the batch."""
+    users, in quadrature). ``ndcg`` is the champion's own NDCG@k on the batch.
+
+    ``baseline`` may be a function that fits it (``quality_baseline``, one refit of the
+    champion): it is called only when the batch has ``min_rows`` new pairs to score."""
     fresh = unseen_pairs(model_ratings, batch)
     if len(fresh) < min_rows:
-        return QualityCheck(None, baseline.level if baseline else float("nan"), float("nan"),
-                            False, 0,
+        level = baseline.level if isinstance(baseline, QualityBaseline) else float("nan")
+        return QualityCheck(None, level, float("nan"), False, 0,
                             f"only {len(fresh)} new (user, item) pairs: quality not measured")
+    if callable(baseline):
+        baseline = baseline()
     if baseline is None:
         return QualityCheck(None, float("nan"), float("nan"), False, 0,
                             "no quality baseline (reference too short)")
