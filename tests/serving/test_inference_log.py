@@ -63,8 +63,13 @@ def test_processes_sharing_a_log_lose_no_line_across_rotations(tmp_path: Path) -
         f"log = InferenceLog({str(path)!r}, max_bytes=50_000, backups=100, max_pending=20)\n"
         "for n in range(1500):\n"
         "    log.append({'status': 200, 'who': sys.argv[1], 'n': n, 'pad': 'x' * 100})\n"
+        "    if n % 10 == 9:\n"
+        "        log.flush()\n"
         "log.close()\n"
     )
+    # flushing every 10 records keeps each write to a few KB: left to its thread, a writer
+    # may queue all 1,500 records (210 KB) into one write, and three such writes rotate only
+    # twice; in small writes the 675 KB rotate a dozen times, interleaved across processes
     procs = [subprocess.Popen([sys.executable, "-c", writer, str(w)], cwd=ROOT) for w in range(3)]
     assert all(p.wait(120) == 0 for p in procs)
     seen = [(r["who"], r["n"]) for r in iter_log(path)]
