@@ -15,12 +15,12 @@ from prefect import flow, get_run_logger, task
 from flows.caching import Outputs, content_key
 from recsys.data.schema import ITEM_ID, USER_ID
 from recsys.data.tables import compact_ratings, write_table_file
-from recsys.evaluation.evaluate import fit_and_evaluate
+from recsys.evaluation.evaluate import fit_and_evaluate_lists
 from recsys.evaluation.splits import split_ratings
 from recsys.models.budget import data_shape, per_fit_budget, skip_reason
 from recsys.models.sizing import DataShape
 from recsys.params import TrainConfig
-from recsys.tracking.mlflow_runs import precision_recall_curve
+from recsys.tracking.mlflow_runs import CURVE_KS, precision_recall_curve
 
 
 @dataclass(frozen=True)
@@ -73,12 +73,15 @@ def split_task(ratings_path: str, out_dir: str, protocol: str, seed: int,
 @task(cache_key_fn=content_key, persist_result=True)
 def train_variant(variant: str, params: dict[str, Any], train_path: str, test_path: str,
                   items_path: str, model_dir: str, k: int, seed: int) -> TrainedVariant:
-    """Fit and evaluate one variant (``recsys.evaluation.evaluate.fit_and_evaluate``), save it."""
+    """Fit and evaluate one variant (``recsys.evaluation.evaluate.fit_and_evaluate_lists``),
+    save it."""
     test = pd.read_parquet(test_path)
-    model, metrics = fit_and_evaluate(variant, params, pd.read_parquet(train_path), test,
-                                      pd.read_parquet(items_path), k=k, seed=seed)
+    model, evaluation = fit_and_evaluate_lists(
+        variant, params, pd.read_parquet(train_path), test, pd.read_parquet(items_path), k=k,
+        seed=seed, depth=max(k, *CURVE_KS))
+    metrics = evaluation.metrics
     model.save(model_dir)
-    curve = precision_recall_curve(model, test)
+    curve = precision_recall_curve(evaluation.lists, test)
     (Path(model_dir) / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return TrainedVariant(variant=variant, params=params, metrics=metrics, model_dir=model_dir,
                           curve=[{str(key): value for key, value in point.items()}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,19 @@ class Vocabulary:
 
     @classmethod
     def from_ids(cls, ids: ArrayLike) -> Vocabulary:
-        return cls(np.unique(np.asarray(ids, dtype=np.int64)))
+        # hash first, then sort the few distinct ids: a full sort of 25M ratings' ids is 10x slower
+        return cls(np.sort(pd.unique(np.asarray(ids, dtype=np.int64).reshape(-1))))
+
+    @cached_property
+    def _table(self) -> NDArray[np.int64] | None:
+        """``raw id -> index`` as an array indexed by the id, when ids are non-negative and
+        not far sparser than the vocabulary (MovieLens: ids up to ~3x their count); mapping
+        25M ratings through it is several times faster than a binary search."""
+        if not len(self) or self.ids[0] < 0 or self.ids[-1] > 64 * len(self) + 1_000_000:
+            return None
+        table = np.full(int(self.ids[-1]) + 1, -1, dtype=np.int64)
+        table[self.ids] = np.arange(len(self), dtype=np.int64)
+        return table
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
@@ -53,6 +66,12 @@ class Vocabulary:
     def index(self, raw: ArrayLike) -> NDArray[np.int64]:
         """Dense indices of ``raw`` ids, ``-1`` where unknown."""
         values = np.asarray(raw, dtype=np.int64).reshape(-1)
+        table = self._table
+        if table is not None:
+            out = np.full(values.shape, -1, dtype=np.int64)
+            inside = (values >= 0) & (values < table.size)
+            out[inside] = table[values[inside]]
+            return out
         pos = np.searchsorted(self.ids, values)
         pos = np.clip(pos, 0, max(len(self) - 1, 0))
         found = (len(self) > 0) & (self.ids[pos] == values) if len(self) else np.zeros_like(values, bool)

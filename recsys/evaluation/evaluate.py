@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -73,6 +74,17 @@ def _item_vectors(items: Vocabulary, train: Interactions) -> sparse.csr_matrix:
     )
 
 
+def _item_user_counts(train: Interactions, items: Vocabulary) -> NDArray[np.int64]:
+    """How many distinct training users rated each item of ``items`` (``0`` for items
+    outside the training data): the CSR matrix stores each (user, item) pair once."""
+    counts = np.bincount(train.matrix().indices, minlength=len(train.items))
+    position = items.index(train.items.ids)
+    known = position >= 0
+    out = np.zeros(len(items), dtype=np.int64)
+    out[position[known]] = counts[known]
+    return out
+
+
 def list_metrics(
     recommendations: pd.DataFrame,
     test: pd.DataFrame,
@@ -96,13 +108,7 @@ def list_metrics(
     hits, n_relevant, evaluated = metrics.hit_matrix(recommendations, test, k)
     item_index = items.index(recommendations[ITEM_ID].to_numpy(dtype=np.int64))
     rec_index = _index_matrix(recommendations, evaluated, item_index, k)
-    train_item_index = items.index(train.frame[ITEM_ID].to_numpy())
-    known = train_item_index >= 0
-    pairs = np.unique(
-        np.stack([train.users.index(train.frame[USER_ID].to_numpy())[known],
-                  train_item_index[known]]), axis=1
-    )
-    item_user_counts = np.bincount(pairs[1], minlength=len(items))
+    item_user_counts = _item_user_counts(train, items)
     quality = beyond_accuracy(rec_index, item_user_counts, len(train.users),
                               _item_vectors(items, train))
     return {
@@ -114,6 +120,20 @@ def list_metrics(
         "mrr": metrics.mrr(hits),
         **quality,
     }
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The metrics of a fitted model and the lists they were computed from.
+
+    Attributes:
+        metrics: the dict described in the module docstring.
+        lists: ``user_id``, ``item_id``, ``score``, ``rank`` rows: each test user's top
+            ``depth`` list (the metrics read its first ``k`` ranks).
+    """
+
+    metrics: dict[str, float]
+    lists: pd.DataFrame
 
 
 def evaluate_model(
@@ -130,16 +150,31 @@ def evaluate_model(
     Returns:
         The metric dict described in the module docstring.
     """
+    return evaluate_lists(model, train, test, k=k).metrics
+
+
+def evaluate_lists(
+    model: BaseRecommender, train: Interactions, test: pd.DataFrame, *, k: int = 10,
+    depth: int | None = None,
+) -> Evaluation:
+    """``evaluate_model``, keeping each test user's top-``depth`` list (``depth >= k``; the
+    default is ``k``) for metrics at other cut-offs: one ranking pass serves both, which at
+    62k movies saves a minute per variant. A deeper list begins with the shorter one, since
+    ``top_k`` breaks ties by item index."""
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
+    depth = k if depth is None else depth
+    if depth < k:
+        raise ValueError(f"depth must be >= k ({k}), got {depth}")
     if test.empty:
         raise ValueError("the test set is empty: nothing to evaluate")
     model._check_fitted()
     users = np.unique(test[USER_ID].to_numpy(dtype=np.int64))
     start = time.perf_counter()
-    recs = model.recommend(users, k=k, exclude_seen=True)
+    lists = model.recommend(users, k=depth, exclude_seen=True).frame
     recommend_seconds = time.perf_counter() - start
-    listed = list_metrics(recs.frame, test, train, k=k, items=model.items_)
+    top = lists[lists["rank"] <= k] if depth > k else lists
+    listed = list_metrics(top, test, train, k=k, items=model.items_)
     result = {key: listed[key] for key in list(listed)[:6]}
     if model.predicts_ratings and RATING in test.columns:
         predicted = model.predict(test[USER_ID].to_numpy(), test[ITEM_ID].to_numpy())
@@ -149,7 +184,7 @@ def evaluate_model(
         result[key] = listed[key]
     result["fit_seconds"] = float(getattr(model, "fit_seconds_", float("nan")))
     result["recommend_seconds"] = float(recommend_seconds)
-    return result
+    return Evaluation(result, lists)
 
 
 def _with_seed(name: str, params: Mapping[str, Any], seed: int | None) -> dict[str, Any]:
@@ -183,8 +218,25 @@ def fit_and_evaluate(
     Returns:
         The fitted model and its metrics.
     """
+    model, evaluation = fit_and_evaluate_lists(name, params, train_ratings, test_ratings,
+                                               items, k=k, seed=seed)
+    return model, evaluation.metrics
+
+
+def fit_and_evaluate_lists(
+    name: str,
+    params: Mapping[str, Any] | None,
+    train_ratings: pd.DataFrame,
+    test_ratings: pd.DataFrame,
+    items: pd.DataFrame | None,
+    *,
+    k: int = 10,
+    seed: int | None = 42,
+    depth: int | None = None,
+) -> tuple[BaseRecommender, Evaluation]:
+    """``fit_and_evaluate`` keeping the test users' top-``depth`` lists (``evaluate_lists``)."""
     model = create(name, **_with_seed(name, params or {}, seed))
-    return _fit_then_evaluate(model, train_ratings, test_ratings, items, k=k)
+    return _fit_then_evaluate(model, train_ratings, test_ratings, items, k=k, depth=depth)
 
 
 def refit_and_evaluate(
@@ -203,7 +255,9 @@ def refit_and_evaluate(
     grown data), which a seen-item-excluding evaluation punishes heavily, so its
     configuration is fitted again on the challenger's training split.
     """
-    return _fit_then_evaluate(type(model)(model.config), train_ratings, test_ratings, items, k=k)
+    refitted, evaluation = _fit_then_evaluate(type(model)(model.config), train_ratings,
+                                              test_ratings, items, k=k, depth=None)
+    return refitted, evaluation.metrics
 
 
 def _fit_then_evaluate(
@@ -213,7 +267,8 @@ def _fit_then_evaluate(
     items: pd.DataFrame | None,
     *,
     k: int,
-) -> tuple[BaseRecommender, dict[str, float]]:
+    depth: int | None,
+) -> tuple[BaseRecommender, Evaluation]:
     train = Interactions.from_frame(train_ratings, items)
     model.fit(train)
-    return model, evaluate_model(model, train, test_ratings, k=k)
+    return model, evaluate_lists(model, train, test_ratings, k=k, depth=depth)

@@ -13,6 +13,7 @@ from scipy import sparse
 from recsys.data.interactions import Interactions
 from recsys.models.base import BaseRecommender, ModelConfig
 from recsys.models.baseline import fit_biases
+from recsys.models.protocol import best_entries
 from recsys.models.sizing import DataShape, PairsEstimate
 from recsys.models.storage import load_sparse, save_sparse
 
@@ -53,14 +54,14 @@ def top_n_similarities(
     norms = np.sqrt(np.asarray(vectors.multiply(vectors).sum(axis=1)).ravel())
     inv = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
     unit = sparse.csr_matrix(sparse.diags(inv) @ vectors)
-    unit_t = unit.T.tocsc()
+    unit_t = unit.T.tocsr()  # the CSR x CSR product: scipy converts any other layout per call
     if support is None:
         support = vectors.copy()
         support.data[:] = 1.0
     support = sparse.csr_matrix(support, dtype=np.float64)
-    support_t = support.T.tocsc()
+    support_t = support.T.tocsr()
     keep = max(0, min(neighbours, n - 1))
-    indptr = [0]
+    indptr = [np.zeros(1, dtype=np.int64)]
     cols: list[NDArray[np.int64]] = []
     vals: list[NDArray[np.float64]] = []
     step = max(1, BLOCK_CELLS // max(n, 1))
@@ -77,18 +78,18 @@ def top_n_similarities(
         if positive_only:
             block[block < 0] = 0.0
         if keep == 0:
-            indptr.extend([indptr[-1]] * (stop - start))
+            indptr.append(np.full(stop - start, indptr[-1][-1]))
             continue
-        top = np.argpartition(-np.abs(block), keep - 1, axis=1)[:, :keep]
-        for r in range(stop - start):
-            chosen = np.sort(top[r])
-            chosen = chosen[block[r, chosen] != 0.0]
-            cols.append(chosen)
-            vals.append(block[r, chosen])
-            indptr.append(indptr[-1] + len(chosen))
+        strength = block if positive_only else np.abs(block)
+        rows, chosen, _ = best_entries(strength, keep, strength > 0)
+        order = np.lexsort((chosen, rows))  # CSR wants each row's columns in order
+        rows, chosen = rows[order], chosen[order]
+        cols.append(chosen)
+        vals.append(block[rows, chosen])
+        indptr.append(indptr[-1][-1] + np.cumsum(np.bincount(rows, minlength=stop - start)))
     data = np.concatenate(vals) if vals else np.empty(0)
     indices = np.concatenate(cols).astype(np.int32) if cols else np.empty(0, np.int32)
-    return sparse.csr_matrix((data, indices, np.asarray(indptr)), shape=(n, n))
+    return sparse.csr_matrix((data, indices, np.concatenate(indptr)), shape=(n, n))
 
 
 def residual_matrix(

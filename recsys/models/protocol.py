@@ -43,6 +43,24 @@ class RecList:
         return out
 
 
+# Block width of the pre-selection in ``top_k``: the k-th largest block maximum bounds the
+# k-th largest score from below, and 64 columns keep the candidates above it close to k.
+_BLOCK = 64
+
+
+def _kth_bound(work: NDArray[np.floating], kk: int) -> NDArray[np.floating]:
+    """A lower bound on each row's ``kk``-th largest value: the ``kk``-th largest of the
+    maxima of column blocks (``kk`` blocks each hold a value at least that large). One
+    streaming pass plus a partition of ``n_items / 64`` block maxima, instead of a full
+    ``argpartition`` of every row (about 30x less time at 62k items)."""
+    n_rows, n_items = work.shape
+    whole = (n_items // _BLOCK) * _BLOCK
+    maxima = work[:, :whole].reshape(n_rows, -1, _BLOCK).max(axis=2)
+    if whole < n_items:
+        maxima = np.hstack([maxima, work[:, whole:].max(axis=1, keepdims=True)])
+    return np.partition(maxima, maxima.shape[1] - kk, axis=1)[:, maxima.shape[1] - kk]
+
+
 def top_k(
     scores: NDArray[np.floating], k: int, exclude: sparse.csr_matrix | NDArray[np.bool_] | None = None
 ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
@@ -62,32 +80,52 @@ def top_k(
     work = np.array(scores, dtype=np.float64, copy=True, ndmin=2)
     n_rows, n_items = work.shape
     invalid = np.isnan(work)
-    if exclude is not None:
-        mask = (exclude.toarray() if isinstance(exclude, sparse.spmatrix | sparse.sparray)
-                else np.asarray(exclude))
-        invalid |= mask.astype(bool)
+    if isinstance(exclude, sparse.spmatrix | sparse.sparray):
+        rows, cols = exclude.nonzero()
+        invalid[rows, cols] = True
+    elif exclude is not None:
+        invalid |= np.asarray(exclude).astype(bool)
     work[invalid] = -np.inf
-    kk = min(k, n_items)
-    if kk == 0:
-        return np.full((n_rows, k), -1, np.int64), np.full((n_rows, k), np.nan)
-    if kk < n_items:
-        part = np.argpartition(-work, kk - 1, axis=1)[:, :kk]
-        # include every entry tied with the k-th value so tie-breaking by index is exact
-        kth = np.take_along_axis(work, part, axis=1).min(axis=1, keepdims=True)
-        cand_mask = work >= kth
-    else:
-        cand_mask = np.ones_like(work, dtype=bool)
     idx = np.full((n_rows, k), -1, np.int64)
     val = np.full((n_rows, k), np.nan)
-    for r in range(n_rows):
-        cand = np.flatnonzero(cand_mask[r] & ~invalid[r])
-        if cand.size == 0:
-            continue
-        order = np.lexsort((cand, -work[r, cand]))[:kk]
-        chosen = cand[order]
-        idx[r, : chosen.size] = chosen
-        val[r, : chosen.size] = work[r, chosen]
+    if n_items == 0 or n_rows == 0:
+        return idx, val
+    rows, cols, values = best_entries(work, k, ~invalid)
+    rank = _rank_in_row(rows)
+    idx[rows, rank] = cols
+    val[rows, rank] = values
     return idx, val
+
+
+def best_entries(
+    work: NDArray[np.floating], k: int, eligible: NDArray[np.bool_] | None = None
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.floating]]:
+    """The ``k`` largest eligible entries of each row of ``work`` as ``(rows, cols, values)``,
+    ordered by row, then value (descending), then column: ties with the ``k``-th value are
+    broken by the lower column. ``work``'s ineligible entries must be ``-inf`` or below
+    every eligible one in their row (they only widen the candidates otherwise); ``None``:
+    every entry is eligible."""
+    n_rows, n_items = work.shape
+    kk = min(k, n_items)
+    if n_items >= 4 * kk * _BLOCK:
+        bound = _kth_bound(work, kk)
+    elif kk < n_items:
+        bound = np.partition(work, n_items - kk, axis=1)[:, n_items - kk]
+    else:
+        bound = np.full(n_rows, -np.inf)
+    # every entry at or above a row's bound: the top kk and anything tied with the kk-th
+    candidates = work >= bound[:, None]
+    rows, cols = np.nonzero(candidates if eligible is None else candidates & eligible)
+    values = work[rows, cols]
+    order = np.lexsort((cols, -values, rows))
+    rows, cols, values = rows[order], cols[order], values[order]
+    keep = _rank_in_row(rows) < kk
+    return rows[keep], cols[keep], values[keep]
+
+
+def _rank_in_row(rows: NDArray[np.int64]) -> NDArray[np.int64]:
+    """0-based position of each entry among its row's entries (``rows`` sorted)."""
+    return np.arange(rows.size) - np.searchsorted(rows, rows)
 
 
 @runtime_checkable

@@ -14,6 +14,7 @@ from threadpoolctl import threadpool_limits
 
 from recsys.data.interactions import Interactions
 from recsys.models.base import BaseRecommender, ModelConfig
+from recsys.models.protocol import best_entries
 from recsys.models.sizing import DataShape, MemoryEstimate
 from recsys.models.storage import load_sparse, save_sparse
 
@@ -58,9 +59,10 @@ def top_cooccurring(x: sparse.csr_matrix, k: int) -> tuple[NDArray[np.int32], ND
         gram = np.asarray((xt @ xc[:, lo:hi]).toarray(), dtype=np.float32).T  # (block, items)
         cols = np.arange(lo, hi)
         gram[np.arange(hi - lo), cols] = -1.0  # never its own neighbour
-        top = np.argpartition(-gram, k - 1, axis=1)[:, :k] if k > 0 else np.zeros((hi - lo, 0), int)
-        values = np.take_along_axis(gram, top, axis=1)
-        neighbours[lo:hi], counts[lo:hi] = top, values
+        if k > 0:  # every row has n_items - 1 >= k candidates: exactly k entries each
+            _, top, values = best_entries(gram, k)
+            neighbours[lo:hi] = top.reshape(hi - lo, k)
+            counts[lo:hi] = values.reshape(hi - lo, k)
     return neighbours, counts
 
 

@@ -171,18 +171,19 @@ def git_commit(root: str | Path = ".") -> str | None:
 
 
 def precision_recall_curve(
-    model: Any, test: pd.DataFrame, ks: Sequence[int] = CURVE_KS
+    lists: pd.DataFrame, test: pd.DataFrame, ks: Sequence[int] = CURVE_KS
 ) -> pd.DataFrame:
     """Precision and recall at each ``k`` of ``ks`` from one top-``max(ks)`` list per test user.
 
-    A relevant item is any test rating of the user (the convention of
-    ``recsys.evaluation``); seen training items are excluded from the lists.
+    ``lists``: ``user_id``, ``item_id``, ``rank`` rows, at least ``max(ks)`` deep where the
+    catalogue allows (``recsys.evaluation.evaluate.evaluate_lists``). A relevant item is any
+    test rating of the user (the convention of ``recsys.evaluation``); seen training items
+    are excluded from the lists.
     """
     users = np.unique(test[USER_ID].to_numpy(dtype=np.int64))
-    recs = model.recommend(users, k=max(ks)).frame
     relevant = test.groupby(USER_ID)[ITEM_ID].nunique()
-    merged = recs.merge(test[[USER_ID, ITEM_ID]].drop_duplicates(), on=[USER_ID, ITEM_ID],
-                        how="left", indicator=True)
+    merged = lists.merge(test[[USER_ID, ITEM_ID]].drop_duplicates(), on=[USER_ID, ITEM_ID],
+                         how="left", indicator=True)
     merged["hit"] = merged["_merge"].eq("both")
     rows = []
     for k in ks:

@@ -43,6 +43,28 @@ def test_top_n_keeps_at_most_n_per_row_and_never_self() -> None:
     assert np.allclose(sorted(full[row, kept]), sorted(np.sort(full[row])[-len(kept):]))
 
 
+@pytest.mark.parametrize("positive_only", [True, False])
+def test_top_n_matches_a_dense_sort_over_a_wide_catalogue(positive_only: bool) -> None:
+    """Wide enough (4,000 rows, 3 neighbours) for the block bound of the selection."""
+    vectors = sparse.random(4_000, 60, density=0.05, random_state=2, format="csr")
+    vectors.data -= 0.3  # negative similarities too
+    sims = top_n_similarities(vectors, 3, positive_only=positive_only)
+    dense = vectors.toarray()
+    norms = np.linalg.norm(dense, axis=1).clip(1e-12)
+    full = dense @ dense.T / np.outer(norms, norms)
+    np.fill_diagonal(full, 0.0)
+    if positive_only:
+        full[full < 0] = 0.0
+    for row in range(0, 4_000, 37):
+        strength = np.abs(full[row])
+        best = np.sort(strength)[::-1][:3]
+        best = best[best > 1e-12]
+        kept = sims[row].indices
+        # equal similarities may be computed a last bit apart: compare the values kept
+        np.testing.assert_allclose(np.sort(strength[kept])[::-1], best, rtol=1e-9)
+        np.testing.assert_allclose(sims[row].data, full[row, kept], rtol=1e-9)
+
+
 def test_predictions_follow_neighbour_ratings(checkerboard: Checkerboard) -> None:
     """Directional: raising a user's ratings of an item's neighbours raises the prediction."""
     ratings = checkerboard.ratings
