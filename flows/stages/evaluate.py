@@ -41,8 +41,11 @@ def leaderboard_task(results: list[TrainedVariant], metric: str,
     searched = [r.search for r in results if r.search is not None]
     trials = out / "trials.csv"
     if searched:
-        pd.concat([s.table().assign(variant=s.variant) for s in searched],
-                  ignore_index=True).to_csv(trials, index=False)
+        # object columns: a field one variant lacks is empty, not a float NaN that turns
+        # the other variant's integers into 20.0
+        tables = [s.table().astype(object).assign(variant=s.variant) for s in searched]
+        table = pd.concat(tables, ignore_index=True)
+        table[["variant", *table.columns.drop("variant")]].to_csv(trials, index=False)
     else:
         trials.unlink(missing_ok=True)
     curves = [{"variant": r.variant, **point} for r in results for point in r.curve]
