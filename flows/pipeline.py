@@ -53,8 +53,9 @@ def _leaderboard_notes(board: Board, training: Training, test_path: str,
              f"(protocol {evaluation.protocol}, seed {evaluation.seed})."]
     searched = [r.search for r in training.results if r.search is not None]
     if searched:
+        trials = Path(board.report_dir) / "trials.csv"
         lines += ["", f"Hyperparameter search (settings chosen on a validation split of the "
-                      f"training ratings; every trial in `{Path(board.report_dir) / 'trials.csv'}`):",
+                      f"training ratings; every trial in `{trials}`):",
                   "", "| variant | trials | chosen |", "|:--|--:|:--|"]
         lines += [f"| {s.variant} | {len(s.trials)} | {describe(s)} |" for s in searched]
     not_trained = {**training.skipped, **training.failed}

@@ -119,11 +119,11 @@ def train(config: TrainConfig, split: SplitPaths, items_path: str, models_dir: s
     ``config.skip`` names, or whose estimated fit memory exceeds its share of the budget,
     is skipped with the reason.
 
-    A variant ``config.search`` names is searched before it is trained: all trials of all such variants
-    are submitted at once (they fan out over the runner's workers), each fitted on the inner
-    training part of the training split and scored on its validation part; the best trial's
-    settings are then trained like any variant. A variant whose trials all fail is failed
-    with their reasons.
+    A variant ``config.search`` names is searched before it is trained: all trials of all
+    such variants are submitted at once (they fan out over the runner's workers), each
+    fitted on the inner training part of the training split and scored on its validation
+    part; the best trial's settings are then trained like any variant. A variant whose
+    trials all fail is failed with their reasons.
     """
     logger = get_run_logger()
     skipped: dict[str, str] = {}

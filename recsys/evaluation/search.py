@@ -3,17 +3,17 @@ carved out of the training ratings, and the choice of the best trial.
 
 The ``train.search`` section of ``params.yaml`` is a :class:`SearchConfig`. For each
 variant it names a grid (config field -> candidate values) and a bound on the trials; the
-values are checked against that model's own config class before any work (:func:`plan_trials`),
-and a grid larger than the bound is cut to a seeded random subset of its points. Each trial
-fits on the inner training part of :func:`validation_split` (the training split split again
-by a protocol of ``recsys.evaluation.splits``) and is scored by NDCG@k on the inner
-validation part (:func:`run_trial`); the test split is never an input.
+values are checked against that model's own config class before any work
+(:func:`plan_trials`), and a grid larger than the bound is cut to a seeded random subset of
+its points. Each trial fits on the inner training part of :func:`validation_split` (the
+training split split again by a protocol of ``recsys.evaluation.splits``) and is scored by
+NDCG@k on the inner validation part (:func:`run_trial`); the test split is never an input.
+:func:`choose_best` picks the highest finite score (the earlier grid point on a tie).
 
 The inner protocol should be the test's: on ML-100K (``ms-stratified`` test split), nine
 iALS settings scored on an ``ms-stratified`` validation split ranked the best test setting
-first, while ``sampled-last-out`` (each sampled user's last rating) chose the worst
-(test NDCG@10 0.338 against 0.481): next-item and random hold-out reward different models. :func:`choose_best`
-picks the highest finite score (the earlier grid point on a tie).
+first, while ``sampled-last-out`` (each sampled user's last rating) chose the worst (test
+NDCG@10 0.338 against 0.481): next-item and random hold-out reward different models.
 
 Nothing here knows how trials are scheduled: the train flow submits one task per trial.
 """

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from flows.stages.train import SplitPaths, Training, train
-from recsys.evaluation.search import SearchConfig, run_trial, validation_split
+from recsys.evaluation.search import SearchConfig, Trial, run_trial, validation_split
 from recsys.params import params_model
 
 pytestmark = pytest.mark.integration
@@ -90,7 +90,8 @@ def test_the_chosen_settings_are_the_best_validation_trial(
         assert search.chosen.score == max(scores.values())
         # each recorded score is what that trial scores on the inner split, nothing else
         for trial in search.trials:
-            again = run_trial(trial, inner.train, inner.test, items, k=10, seed=3)  # type: ignore[arg-type]
+            again = run_trial(Trial(trial.variant, trial.number, trial.settings, trial.params),
+                              inner.train, inner.test, items, k=10, seed=3)
             assert again.score == pytest.approx(trial.score, abs=1e-12), trial
         # the chosen settings were trained on the whole training split and saved
         assert result.params == search.chosen.params
