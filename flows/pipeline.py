@@ -34,6 +34,7 @@ from flows.stages.package import Packaged, package
 from flows.stages.register import register
 from flows.stages.train import Training, split_task, train
 from flows.stages.validate import Quality, validate
+from recsys.evaluation.search import describe
 from recsys.models import MODELS
 from recsys.monitoring.incoming import incoming_path
 from recsys.params import EvaluateConfig, Params, load
@@ -50,6 +51,13 @@ def _leaderboard_notes(board: Board, training: Training, test_path: str,
     lines = [board.markdown, "",
              f"Evaluated on {len(users):,} test ratings of {users.nunique():,} users "
              f"(protocol {evaluation.protocol}, seed {evaluation.seed})."]
+    searched = [r.search for r in training.results if r.search is not None]
+    if searched:
+        trials = Path(board.report_dir) / "trials.csv"
+        lines += ["", f"Hyperparameter search (settings chosen on a validation split of the "
+                      f"training ratings; every trial in `{trials}`):",
+                  "", "| variant | trials | chosen |", "|:--|--:|:--|"]
+        lines += [f"| {s.variant} | {len(s.trials)} | {describe(s)} |" for s in searched]
     not_trained = {**training.skipped, **training.failed}
     if not_trained:
         lines += ["", "| variant | not trained |", "|:--|:--|"]
@@ -204,7 +212,8 @@ def pipeline(
     eval_key = evaluation_key(digest, {**eval_cfg, "filter": filter_json}, digest_of(split.test))
     register_json = register_cfg.model_dump(mode="json")
     pipeline_params = {"dataset": dataset, "models": variants, "evaluate": eval_cfg,
-                       "filter": filter_json, "register": register_json, "runner": runner}
+                       "filter": filter_json, "register": register_json, "runner": runner,
+                       "search": params.train.search.model_dump(mode="json")}
     registered = register(
         trained.results, board, dataset=dataset, data_digest=digest, commit=git_commit(),
         pipeline_params=pipeline_params, evaluation_key=eval_key, settings=register_cfg,

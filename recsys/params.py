@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,8 +34,10 @@ from pydantic import (
 )
 
 from recsys.evaluation.evaluate import metric_keys
+from recsys.evaluation.search import SearchConfig, SearchError, Trial, plan_all
 from recsys.evaluation.splits import Protocol
 from recsys.models import MODELS, ModelConfig, model_class
+from recsys.models.registry import check_names
 from recsys.monitoring.drift import MonitorConfig
 from recsys.serving.config import ServeConfig
 from recsys.shilling.detectors import DETECTORS
@@ -61,6 +63,15 @@ SHADOWED = {"validate": "validate_", "register": "register_"}
 
 class ParamsError(ValueError):
     """A parameter file that cannot be used: not YAML, or not valid against the tree."""
+
+
+class KeyProblem(ValueError):
+    """A problem a section's validator finds below the section: ``path`` (dotted, relative
+    to the section) is added to the key path the error names."""
+
+    def __init__(self, path: str, detail: str) -> None:
+        super().__init__(f"{path}: {detail}")
+        self.path, self.detail = path, detail
 
 
 class DataConfig(BaseModel):
@@ -135,14 +146,14 @@ class TrainConfig(BaseModel):
     #: variant -> why a run must not train it (e.g. a measured fit time a profile cannot
     #: afford); the reason is shown in the leaderboard
     skip: dict[str, str] = Field(default_factory=dict)
+    #: hyperparameter search: per variant a grid over its config's fields, trials scored on
+    #: a validation split of the training ratings (``recsys.evaluation.search``)
+    search: SearchConfig = Field(default_factory=SearchConfig)
 
     @field_validator("models")
     @classmethod
     def _known_models(cls, models: tuple[str, ...]) -> tuple[str, ...]:
-        unknown = [m for m in models if m not in MODELS]
-        if unknown:
-            raise ValueError(f"unknown model(s) {', '.join(map(repr, unknown))}; "
-                             f"choose from: {', '.join(MODELS)}")
+        check_names(models)
         if not models:
             raise ValueError("name at least one model")
         if len(set(models)) != len(models):
@@ -152,11 +163,35 @@ class TrainConfig(BaseModel):
     @field_validator("skip")
     @classmethod
     def _known_skips(cls, skip: dict[str, str]) -> dict[str, str]:
-        unknown = [m for m in skip if m not in MODELS]
-        if unknown:
-            raise ValueError(f"unknown model(s) {', '.join(map(repr, unknown))}; "
-                             f"choose from: {', '.join(MODELS)}")
+        check_names(skip)
         return skip
+
+    @model_validator(mode="after")
+    def _grids_fit_the_models(self) -> TrainConfig:
+        # every grid is expanded and checked against its model's config now, before any
+        # work, switched off or not (a typo in a search not in use is found too)
+        self.trials(enabled_or_not=True)
+        return self
+
+    def trials(self, variants: Sequence[str] | None = None, *,
+               enabled_or_not: bool = False) -> dict[str, list[Trial]]:
+        """The planned trials of each searched variant among ``variants`` (default: every
+        variant the search names), over that variant's settings in this section; none
+        when ``search.enabled`` is false (unless ``enabled_or_not``).
+
+        Raises:
+            ValueError: naming the grid field or value its model's config refuses.
+        """
+        search = self.search.model_copy(update={"enabled": True}) if enabled_or_not \
+            else self.search
+        chosen = list(search.variants) if variants is None else list(variants)
+        settings = {name: self.model_settings(name) for name in chosen
+                    if isinstance(getattr(self, name, None), ModelConfig)}
+        try:
+            return plan_all(search, settings, chosen)
+        except SearchError as exc:
+            path, _, detail = str(exc).partition(": ")
+            raise KeyProblem(f"search.variants.{path}", detail) from None
 
     def model_params(self, name: str) -> ModelConfig:
         """The config of model ``name`` (its defaults when the file does not set it)."""
@@ -285,6 +320,9 @@ def _problems(exc: ValidationError, prefix: str = "") -> list[str]:
     for error in exc.errors():
         where = ".".join(str(part) for part in error["loc"])
         message = str(error["msg"]).removeprefix("Value error, ")
+        problem = (error.get("ctx") or {}).get("error")
+        if isinstance(problem, KeyProblem):
+            where, message = ".".join(p for p in (where, problem.path) if p), problem.detail
         if error["type"] == "extra_forbidden":
             message = "unknown key"
         elif error["type"] == "tuple_type":

@@ -34,9 +34,20 @@ def leaderboard_task(results: list[TrainedVariant], metric: str,
                      direction: Literal["maximize", "minimize"], k: int, report_dir: str,
                      metrics_file: str) -> Board:
     """The leaderboard table, ``metrics.json`` (DVC), and the metric and precision/recall plots."""
-    board = rank([(r.variant, r.metrics) for r in results], metric, k, direction)
+    board = rank([(r.variant, r.metrics) for r in results], metric, k, direction,
+                 columns={"trials": {r.variant: r.trials for r in results}})
     out = Path(report_dir)
     csv, _ = board.write(out, Path(metrics_file))
+    searched = [r.search for r in results if r.search is not None]
+    trials = out / "trials.csv"
+    if searched:
+        # object columns: a field one variant lacks is empty, not a float NaN that turns
+        # the other variant's integers into 20.0
+        tables = [s.table().astype(object).assign(variant=s.variant) for s in searched]
+        table = pd.concat(tables, ignore_index=True)
+        table[["variant", *table.columns.drop("variant")]].to_csv(trials, index=False)
+    else:
+        trials.unlink(missing_ok=True)
     curves = [{"variant": r.variant, **point} for r in results for point in r.curve]
     pd.DataFrame(curves).to_csv(out / "precision_recall.csv", index=False)
     bars = plot_metric_bars(board.table, plotted_columns(k), out / "metric_bars.png")

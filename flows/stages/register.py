@@ -38,7 +38,8 @@ def track_task(results: list[TrainedVariant], dataset: str, data_digest: str,
                example_users: list[int]) -> dict[str, Any]:
     """Log the parent run and one nested run (with its pyfunc model) per variant to MLflow."""
     tracked = log_pipeline(
-        [VariantResult(r.variant, r.params, r.metrics, r.model_dir, r.curve) for r in results],
+        [VariantResult(r.variant, r.params, r.metrics, r.model_dir, r.curve, r.search)
+         for r in results],
         dataset=dataset, data_digest=data_digest, commit=commit,
         pipeline_params=pipeline_params, example_users=example_users,
         leaderboard=pd.read_csv(leaderboard_path), plots=[Path(p) for p in plots],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +13,11 @@ import pandas as pd
 from prefect import flow, get_run_logger, task
 
 from flows.caching import Outputs, content_key
+from flows.stages.search import SearchError, collect, inner_split, submit_trials
 from recsys.data.schema import ITEM_ID, USER_ID
 from recsys.data.tables import compact_ratings, write_table_file
 from recsys.evaluation.evaluate import fit_and_evaluate_lists
+from recsys.evaluation.search import SearchOutcome, Trial
 from recsys.evaluation.splits import split_ratings
 from recsys.models.budget import data_shape, per_fit_budget, skip_reason
 from recsys.models.sizing import DataShape
@@ -34,7 +36,8 @@ class SplitPaths:
 
 @dataclass(frozen=True)
 class TrainedVariant:
-    """One fitted variant: its parameters, metrics, saved folder and precision/recall curve.
+    """One fitted variant: its parameters, metrics, saved folder and precision/recall curve,
+    and for a searched variant its search (``params`` are then the chosen trial's).
 
     ``outputs`` holds the saved folder's digest: ``model_dir`` is one folder per variant
     whatever the parameters or data, so a cached result only describes the folder while the
@@ -47,6 +50,12 @@ class TrainedVariant:
     model_dir: str
     curve: list[dict[str, Any]]
     outputs: Outputs = Outputs()
+    search: SearchOutcome | None = None
+
+    @property
+    def trials(self) -> int:
+        """How many trials chose ``params`` (0: not searched, the configured settings)."""
+        return len(self.search.trials) if self.search else 0
 
 
 @dataclass(frozen=True)
@@ -111,25 +120,67 @@ def train(config: TrainConfig, split: SplitPaths, items_path: str, models_dir: s
     """Train ``variants`` (default ``config.models``), each with its config from the
     ``train:`` section ``config``, in parallel on the flow's task runner; a variant
     ``config.skip`` names, or whose estimated fit memory exceeds its share of the budget,
-    is skipped with the reason."""
+    is skipped with the reason.
+
+    A variant ``config.search`` names is searched before it is trained: all trials of all
+    such variants are submitted at once (they fan out over the runner's workers), each
+    fitted on the inner training part of the training split and scored on its validation
+    part; the best trial's settings are then trained like any variant. A variant whose
+    trials all fail is failed with their reasons.
+    """
     logger = get_run_logger()
-    futures = {}
     skipped: dict[str, str] = {}
+    failed: dict[str, str] = {}
     shape = functools.cache(lambda: _train_shape(split.train))
+    to_train = []
     for variant in variants or config.models:
         reason = _not_trained(variant, config, shape)
         if reason:
             skipped[variant] = reason
             logger.warning("%s: %s", variant, reason)
-            continue
+        else:
+            to_train.append(variant)
+
+    plans = config.trials(to_train)
+    futures: dict[str, tuple[Any, dict[str, Any]]] = {}
+
+    def submit(variant: str, params: dict[str, Any]) -> None:
         kwargs: dict[str, Any] = dict(
-            variant=variant, params=config.model_settings(variant), train_path=split.train,
-            test_path=split.test, items_path=items_path, model_dir=f"{models_dir}/{variant}",
-            k=k, seed=seed)
+            variant=variant, params=params, train_path=split.train, test_path=split.test,
+            items_path=items_path, model_dir=f"{models_dir}/{variant}", k=k, seed=seed)
         futures[variant] = (train_variant.submit(**kwargs), kwargs)
+
+    # the variants without a search start first: the long fits begin at once and the
+    # trials fill the workers beside them
+    for variant in to_train:
+        if variant not in plans:
+            submit(variant, config.model_settings(variant))
+    searching: dict[str, list[tuple[Trial, Any]]] = {}
+    if plans:
+        try:
+            inner = inner_split(config.search, split.train)
+        except Exception as exc:  # noqa: BLE001 - every searched variant fails with it
+            for variant in plans:
+                failed[variant] = f"search failed: validation split: {exc}"
+                logger.error("%s: %s", variant, failed[variant])
+        else:
+            searching = submit_trials(plans, inner, items_path, k, seed)
+
+    outcomes: dict[str, SearchOutcome] = {}
+    for variant, trials in searching.items():
+        try:
+            outcomes[variant] = collect(variant, trials, k)
+        except SearchError as exc:
+            failed[variant] = f"search failed: {exc}"
+            logger.error("%s: %s", variant, failed[variant])
+            continue
+        submit(variant, outcomes[variant].chosen.params)
+
     results: list[TrainedVariant] = []
-    failed: dict[str, str] = {}
-    for variant, (future, kwargs) in futures.items():
+    for variant in to_train:
+        if variant not in futures:
+            continue
+        future, kwargs = futures[variant]
         future.wait()
         state = future.state
         if not state.is_completed():
@@ -142,5 +193,5 @@ def train(config: TrainConfig, split: SplitPaths, items_path: str, models_dir: s
             logger.warning("cached %s result does not match its model (%s): retraining",
                            variant, "; ".join(stale))
             result = train_variant.with_options(refresh_cache=True)(**kwargs)
-        results.append(result)
+        results.append(replace(result, search=outcomes.get(variant)))
     return Training(results, failed, skipped)

@@ -20,7 +20,7 @@ TIMINGS = ("fit_seconds", "recommend_seconds")
 
 def shown_columns(k: int) -> list[str]:
     """The leaderboard's markdown columns for list length ``k``."""
-    return ["rank", "variant", f"ndcg_at_{k}", f"precision_at_{k}", f"recall_at_{k}",
+    return ["rank", "variant", "trials", f"ndcg_at_{k}", f"precision_at_{k}", f"recall_at_{k}",
             f"map_at_{k}", f"hit_rate_at_{k}", "mrr", "coverage", "avg_rec_popularity",
             "gini_exposure", "novelty", "personalisation", "diversity", "rmse", *TIMINGS]
 
@@ -72,11 +72,20 @@ class Leaderboard:
 
 
 def rank(scores: Sequence[tuple[str, Mapping[str, float]]], metric: str, k: int,
-         direction: Literal["maximize", "minimize"] = "maximize") -> Leaderboard:
-    """Rank ``(variant, metrics)`` pairs by ``metric``; ties keep their given order."""
+         direction: Literal["maximize", "minimize"] = "maximize", *,
+         columns: Mapping[str, Mapping[str, Any]] | None = None) -> Leaderboard:
+    """Rank ``(variant, metrics)`` pairs by ``metric``; ties keep their given order.
+
+    ``columns`` adds descriptive columns (name -> variant -> value, e.g. ``trials``: how
+    many hyperparameter trials chose the variant's settings) after ``variant``; they are
+    shown, never ranked by nor written to ``metrics.json``.
+    """
     if not scores:
         raise ValueError("no variant to rank")
-    table = pd.DataFrame([{"variant": variant, **metrics} for variant, metrics in scores])
+    described = columns or {}
+    table = pd.DataFrame([{"variant": variant,
+                           **{name: values.get(variant) for name, values in described.items()},
+                           **metrics} for variant, metrics in scores])
     if metric not in table.columns:
         raise ValueError(f"metric {metric!r} was not computed; have: "
                          f"{', '.join(c for c in table.columns if c != 'variant')}")

@@ -7,6 +7,7 @@ model is the one used.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,15 @@ VARIANTS: tuple[str, ...] = tuple(name for name in MODELS if name not in COMPONE
 
 class UnknownModelError(ValueError):
     """A model name that is not registered."""
+
+
+def check_names(names: Iterable[str]) -> None:
+    """Raise :class:`UnknownModelError` naming every name of ``names`` that is not a model
+    (what a configuration key listing variants must hold)."""
+    unknown = [name for name in names if name not in MODELS]
+    if unknown:
+        raise UnknownModelError(f"unknown model(s) {', '.join(map(repr, unknown))}; "
+                                f"choose from: {', '.join(MODELS)}")
 
 
 def model_class(name: str) -> type[BaseRecommender]:

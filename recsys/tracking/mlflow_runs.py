@@ -28,6 +28,7 @@ import pandas as pd
 import yaml
 
 from recsys.data.schema import ITEM_ID, USER_ID
+from recsys.evaluation.search import SearchOutcome
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 DEFAULT_ARTIFACT_ROOT = Path("mlartifacts")
@@ -249,6 +250,8 @@ class VariantResult:
     metrics: dict[str, float]
     model_dir: str
     curve: list[dict[str, float]] = field(default_factory=list)
+    #: the hyperparameter search that chose ``params`` (``None``: the configured settings)
+    search: SearchOutcome | None = None
 
 
 @dataclass(frozen=True)
@@ -284,6 +287,22 @@ def _finite(metrics: Mapping[str, float]) -> dict[str, float]:
     return {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(float(v))}
 
 
+def _log_search(search: SearchOutcome) -> None:
+    """On the active (variant) run: the chosen settings as ``search.chosen.*`` params, the
+    trial count, the chosen trial's validation score, and the trial table
+    ``search/trials.csv``."""
+    import mlflow
+
+    mlflow.log_params({"search.trials": len(search.trials),
+                       **_flat_params(search.chosen.settings, "search.chosen.")})
+    if search.chosen.score is not None:
+        mlflow.log_metric(f"validation_{search.metric}", float(search.chosen.score))
+    with tempfile.TemporaryDirectory() as tmp:
+        table = Path(tmp) / "trials.csv"
+        search.table().to_csv(table, index=False)
+        mlflow.log_artifact(str(table), artifact_path="search")
+
+
 def log_pipeline(
     results: Iterable[VariantResult],
     *,
@@ -299,7 +318,8 @@ def log_pipeline(
     run_name: str | None = None,
     extra_tags: Mapping[str, str] | None = None,
 ) -> TrackedPipeline:
-    """Log a pipeline run: a parent run and one nested run (with its pyfunc model) per variant.
+    """Log a pipeline run: a parent run and one nested run (with its pyfunc model) per variant
+    (with its hyperparameter search, when one chose its settings).
 
     Args:
         results: the variants, each with params, metrics, saved model folder and curve.
@@ -341,6 +361,8 @@ def log_pipeline(
                                   nested=True, tags={**tags, "variant": result.variant}) as child:
                 mlflow.log_params({"variant": result.variant, **_flat_params(result.params)})
                 mlflow.log_metrics(_finite(result.metrics))
+                if result.search is not None:
+                    _log_search(result.search)
                 for point in result.curve:
                     step = int(point["k"])
                     mlflow.log_metric("precision_at_k", float(point["precision"]), step=step)

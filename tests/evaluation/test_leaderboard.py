@@ -47,3 +47,15 @@ def test_minimize_ranks_the_smallest_first_and_ties_keep_their_order() -> None:
 def test_a_metric_that_was_not_computed_is_an_error() -> None:
     with pytest.raises(ValueError, match="ndcg_at_10"):
         rank(_scores(5), "ndcg_at_10", 5)
+
+
+def test_a_trials_column_is_shown_but_never_ranked_or_tracked(tmp_path: Path) -> None:
+    board = rank(_scores(10), "ndcg_at_10", 10,
+                 columns={"trials": {"ease": 4, "svd": 0, "popularity": 0}})
+    assert list(board.table.columns[:3]) == ["rank", "variant", "trials"]
+    assert dict(zip(board.table["variant"], board.table["trials"], strict=True)) == {
+        "ease": 4, "svd": 0, "popularity": 0}
+    assert board.markdown().splitlines()[0].split("|")[3].strip() == "trials"
+    board.write(tmp_path / "report", tmp_path / "metrics.json")
+    payload = json.loads((tmp_path / "metrics.json").read_text())
+    assert "trials" not in payload["variants"]["ease"]

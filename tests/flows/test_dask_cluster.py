@@ -92,3 +92,47 @@ def test_a_killed_worker_has_its_task_retried_elsewhere(
         assert sorted(r.variant for r in out.results) == sorted(MODELS)
     finally:
         cluster.add_workers(2 - cluster.live_workers())
+
+
+def test_trials_of_one_variant_fan_out_over_the_workers_and_choose_as_locally(
+    prefect_server: None, cluster: Cluster, split_paths: dict[str, str], tmp_path: Path,
+) -> None:
+    """Four trials of one variant, submitted together, run on both worker processes (the
+    workers' ledger), with paths only; the trial scores and the choice equal the local
+    runner's, each computed for real (the local run refreshes the cache)."""
+    from prefect.settings import PREFECT_TASKS_REFRESH_CACHE, temporary_settings
+
+    from flows.runtime import task_runner
+
+    config = params_model().model_validate({"train": {
+        "models": ["ials"], "parallelism": 2, "ials": {"iterations": 3},
+        "search": {"seed": 11, "variants": {"ials": {
+            "grid": {"factors": [12, 24], "regularization": [2.0, 15.0]}}}}}}).train
+
+    def run(runner: Any, folder: Path) -> Training:
+        out: Training = train.with_options(task_runner=runner)(
+            config, SplitPaths(split_paths["train"], split_paths["test"]), split_paths["items"],
+            str(folder), 10, 3)
+        return out
+
+    cluster.clear_ledger()
+    remote = run(task_runner("dask", address=cluster.address), tmp_path / "dask")
+    ledger = cluster.ledger()
+    with temporary_settings(updates={PREFECT_TASKS_REFRESH_CACHE: True}):
+        local = run(task_runner("local", workers=2), tmp_path / "local")
+
+    trials = [r for r in ledger if r["event"] == "finished" and r["task"] == "trial_task"]
+    assert len(trials) == 4, ledger
+    assert len({r["worker"] for r in trials}) == 2, trials
+    assert all(not r.get("shipped_in") and not r.get("shipped_out") for r in ledger), ledger
+    assert [r["task"] for r in ledger if r["event"] == "finished"].count("train_variant") == 1
+
+    assert remote.failed == {} == local.failed
+    (searched_remote,), (searched_local,) = remote.results, local.results
+    assert searched_remote.search is not None and searched_local.search is not None
+    assert searched_remote.trials == 4
+    pd.testing.assert_frame_equal(searched_remote.search.table().drop(columns=["seconds"]),
+                                  searched_local.search.table().drop(columns=["seconds"]))
+    assert searched_remote.params == searched_local.params == searched_local.search.chosen.params
+    assert searched_remote.metrics["ndcg_at_10"] == pytest.approx(
+        searched_local.metrics["ndcg_at_10"], abs=1e-12)

@@ -105,6 +105,10 @@ def _leaderboard(folder: Path) -> pd.DataFrame:
     return board.drop(columns=[c for c in board.columns if c.endswith("_seconds")])
 
 
+def _trials(folder: Path) -> pd.DataFrame:
+    return pd.read_csv(folder / "reports/evaluation/ml-100k/trials.csv").drop(columns="seconds")
+
+
 def _model_identities(folder: Path) -> dict[str, str]:
     from recsys.tracking.artifacts import model_identity
 
@@ -148,6 +152,13 @@ def test_the_pipeline_on_the_cluster_registers_the_local_model(
     assert ledger and all(not r.get("shipped_in") and not r.get("shipped_out") for r in ledger)
     for record in trained:
         assert set(record["parameters"].values()) <= {"str", "dict", "int"}, record
+    # the shipped search (item_knn's neighbours) ran as trial tasks on the cluster and chose
+    # what the local runner chose, from the same validation scores
+    trials = [r for r in ledger if r["event"] == "finished" and r["task"] == "trial_task"]
+    assert len(trials) == 3, ledger
+    pd.testing.assert_frame_equal(_trials(folder), _trials(local_run), rtol=1e-12)
+    assert _leaderboard(folder).set_index("variant")["trials"].to_dict() == {
+        "popularity": 0, "item_knn": 3, "ease": 0}
     # the models were written in the project's folder, by absolute path
     assert sorted(p.name for p in (folder / "models/ml-100k").iterdir()) == sorted(
         MODELS.split(","))
