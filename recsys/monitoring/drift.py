@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from recsys.data.schema import USER_ID
 from recsys.evaluation.beyond_accuracy import served_lists_quality
+from recsys.monitoring.budget import drift_is_urgent
 from recsys.monitoring.features import (
     RATING_CATEGORICAL,
     RATING_NUMERIC,
@@ -90,10 +91,15 @@ class MonitorConfig(BaseModel):
         refresh_gap: retrain when bringing the batch users' histories up to date would
             gain the champion at least this much NDCG@10 on the batch.
         retrain_budget: staleness retrains per span on average (``recsys.monitoring.
-            budget``: a token bucket); drift and quality retrains are not held back but
-            spend from it. 0.5: at most one retrain per two spans on staleness.
+            budget``: a token bucket); quality retrains and drift with enough to learn
+            (``drift_min_spans``) are not held back but spend from it. 0.5: at most one
+            retrain per two spans on staleness.
         retrain_burst: the most retrains the budget banks (quiet spans save retrains a
             burst of new users or movies spends on successive batches).
+        drift_min_spans: like-with-like drift retrains without waiting for the budget
+            only when the champion has at least this many reference spans of ratings it
+            never learnt; with less (a drifted rating mix of known users, say) it waits
+            for a banked retrain like staleness. 1.0: one ordinary batch's worth.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -115,6 +121,7 @@ class MonitorConfig(BaseModel):
     refresh_gap: float = Field(0.01, gt=0)
     retrain_budget: float = Field(0.5, gt=0, le=1)
     retrain_burst: float = Field(1.5, ge=1)
+    drift_min_spans: float = Field(1.0, ge=0)
 
     @classmethod
     def from_params(cls, path: str | Path, **overrides: Any) -> MonitorConfig:
@@ -361,10 +368,13 @@ def decide(
         reasons.append("prediction drift" if prediction_drift else "no prediction drift")
     retrain = drift or quality_dropped
     budget = budget_now(config, state_path, now)
-    if retrain and not (drifted or prediction_drift or quality_dropped) and not budget.allows():
+    urgent = drift_is_urgent(drifted, stale.spans, config.drift_min_spans)
+    if retrain and not (urgent or prediction_drift or quality_dropped) and not budget.allows():
         retrain = False
+        waits = (f"; the drift has {stale.spans:.2f} reference spans to learn, under "
+                 f"drift_min_spans {config.drift_min_spans:g}" if drifted else "")
         reasons.append(f"retrain budget: {budget.balance:.2f} of 1 retrain banked (refills "
-                       f"{config.retrain_budget:g} per {config.span_days:g}-day span)")
+                       f"{config.retrain_budget:g} per {config.span_days:g}-day span){waits}")
     if retrain and len(current) < config.min_batch_rows:
         retrain = False
         reasons.append(f"batch of {len(current)} rows is below min_batch_rows")

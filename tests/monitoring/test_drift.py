@@ -319,3 +319,27 @@ def test_the_quality_baseline_refits_only_for_a_batch_that_can_be_scored(
     later = ml100k[0].sort_values("timestamp").iloc[int(len(ml100k[0]) * 0.7):][:3000]
     _decide(reference, later, items, tmp_path / "new", champion=champion, refit=refit)
     assert len(fits) == 1
+
+
+def test_drift_with_little_to_learn_waits_for_the_retrain_budget(
+        reference: pd.DataFrame, items: pd.DataFrame, tmp_path: Path) -> None:
+    """Two days after a retrain (0.64 of 1 retrain banked), a rating shift among users and
+    movies the champion knows (nothing to learn) waits for the budget; a burst of new users
+    (two reference spans to learn) does not, and spends below zero."""
+    config = MonitorConfig()
+    shifted = reference.sample(3000, random_state=3).copy()
+    shifted["rating"] = np.clip(shifted["rating"] - 2, 1, 5)
+    newcomers = reference.sample(3000, random_state=5).copy()
+    newcomers["user_id"] += 10_000
+    for name in ("shifted", "newcomers"):
+        record_retrain(tmp_path / name / "state.json", NOW - timedelta(days=2), config=config)
+    held = _decide(reference, shifted, items, tmp_path / "shifted", config=config)
+    assert "rating" in held["drifted_columns"] and held["drift_detected"] is True
+    assert held["staleness"]["spans"] < config.drift_min_spans
+    assert held["retrain"] is False
+    assert "retrain budget: 0.64 of 1" in held["reason"]
+    assert "under drift_min_spans 1" in held["reason"]
+    urgent = _decide(reference, newcomers, items, tmp_path / "newcomers", config=config)
+    assert "new_user" in urgent["drifted_columns"]
+    assert urgent["staleness"]["spans"] >= config.drift_min_spans
+    assert urgent["retrain"] is True
