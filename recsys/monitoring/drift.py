@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from recsys.data.schema import USER_ID
 from recsys.evaluation.beyond_accuracy import served_lists_quality
 from recsys.monitoring.budget import drift_is_urgent
+from recsys.monitoring.evidently_drift import add_to_workspace, column_drift
 from recsys.monitoring.features import (
     RATING_CATEGORICAL,
     RATING_NUMERIC,
@@ -51,7 +52,6 @@ from recsys.monitoring.trigger import (
 
 DEFAULT_REPORT_DIR = Path("reports/drift")
 DEFAULT_WORKSPACE = Path(".movierec/evidently")
-PROJECT_NAME = "movierec drift"
 
 
 class MonitorConfig(BaseModel):
@@ -165,60 +165,6 @@ class DriftDecision:
         return {**{k: data[k] for k in head}, **{k: v for k, v in data.items() if k not in head}}
 
 
-@dataclass(frozen=True)
-class ColumnDrift:
-    share: float
-    drifted: list[str]
-    scores: dict[str, float]
-    snapshot: Any
-
-
-def _evidently_drift(
-    reference: pd.DataFrame,
-    current: pd.DataFrame,
-    numeric: list[str],
-    categorical: list[str],
-    drift_share: float,
-) -> ColumnDrift:
-    from evidently import DataDefinition, Dataset, Report
-    from evidently.presets import DataDriftPreset
-
-    numeric = [c for c in numeric if reference[c].notna().any() and current[c].notna().any()]
-    definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
-    # Distances, not p-values: their verdict does not depend on the batch size.
-    preset = DataDriftPreset(drift_share=drift_share, num_method="wasserstein",
-                             cat_method="jensenshannon")
-    snapshot = Report([preset], include_tests=True).run(
-        reference_data=Dataset.from_pandas(reference[numeric + categorical], data_definition=definition),
-        current_data=Dataset.from_pandas(current[numeric + categorical], data_definition=definition),
-    )
-    result = snapshot.dict()
-    scores: dict[str, float] = {}
-    share = 0.0
-    for metric in result["metrics"]:
-        config = metric.get("config", {})
-        if config.get("type", "").endswith("DriftedColumnsCount"):
-            share = float(metric["value"]["share"])
-        elif config.get("type", "").endswith("ValueDrift"):
-            scores[config["column"]] = float(metric["value"])
-    drifted = [
-        t["metric_config"]["params"]["column"]
-        for t in result["tests"]
-        if t.get("id") == "drift" and t.get("status") == "FAIL"
-    ]
-    return ColumnDrift(share, sorted(drifted), scores, snapshot)
-
-
-def _add_to_workspace(workspace: Path, snapshots: list[Any]) -> None:
-    from evidently.ui.workspace import Workspace
-
-    ws = Workspace.create(str(workspace))
-    projects = [p for p in ws.list_projects() if p.name == PROJECT_NAME]
-    project = projects[0] if projects else ws.create_project(PROJECT_NAME)
-    for snap in snapshots:
-        ws.add_run(project.id, snap, include_data=False)
-
-
 def decide(
     reference: pd.DataFrame,
     current: pd.DataFrame,
@@ -278,7 +224,7 @@ def decide(
         return decision
 
     ref_feats, cur_feats = rating_features(reference, current, items)
-    data = _evidently_drift(ref_feats, cur_feats, RATING_NUMERIC, RATING_CATEGORICAL,
+    data = column_drift(ref_feats, cur_feats, RATING_NUMERIC, RATING_CATEGORICAL,
                             config.drift_share_threshold)
     snapshots = [data.snapshot]
     prediction: dict[str, float] | None = None
@@ -291,7 +237,7 @@ def decide(
         srv_cur = serving_features(comparable_served_lists(serving_current), reference, items)
         served_lists = len(srv_cur)
         if len(srv_ref) and len(srv_cur):
-            served = _evidently_drift(srv_ref, srv_cur, SERVING_NUMERIC, SERVING_CATEGORICAL,
+            served = column_drift(srv_ref, srv_cur, SERVING_NUMERIC, SERVING_CATEGORICAL,
                                       config.drift_share_threshold)
             snapshots.append(served.snapshot)
             prediction = dict(served.scores)
@@ -408,7 +354,7 @@ def decide(
     )
     _log_decision(report_dir, decision)
     if workspace is not None:
-        _add_to_workspace(workspace, snapshots)
+        add_to_workspace(workspace, snapshots)
     return decision
 
 
