@@ -7,14 +7,19 @@ spends retrains evenly, and a lower threshold spends more of them. The budget fi
 spending instead: ``rate`` retrains per span on average, at most ``burst`` banked, so quiet
 spans save retrains that a burst of new users or movies spends on successive batches.
 
-Like-with-like drift, a quality drop and served-traffic drift are not held back by the
-budget (they say something changed, not only that time passed), but they spend from it:
-the staleness retrains after them wait until it refills.
+A quality drop and served-traffic drift are not held back by the budget (they say the
+champion's output changed, not only that time passed), but they spend from it: the
+staleness retrains after them wait until it refills. Like-with-like drift is not held back
+either when the champion has at least ``drift_min_spans`` reference spans of ratings to
+learn (``drift_is_urgent``); a statistic that drifts while it has less (most often the
+rating mix of a week of known users) waits for the budget like staleness: on the replays a
+retrain pays with what it learns, and such a retrain, right after another, learnt little
+(benchmarks/results/drift-simulation.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -54,6 +59,13 @@ class RetrainBudget:
     def refill(self, spans: float) -> None:
         """Add ``rate`` tokens per span elapsed (up to ``burst``)."""
         self.tokens = min(self.burst, self.balance + self.rate * max(spans, 0.0))
+
+
+def drift_is_urgent(drifted: Sequence[str], unlearnt_spans: float, min_spans: float) -> bool:
+    """Whether like-with-like drift retrains without waiting for the budget: a statistic
+    drifted and the champion has at least ``min_spans`` reference spans of ratings it
+    never learnt (``recsys.monitoring.staleness``)."""
+    return bool(drifted) and unlearnt_spans >= min_spans
 
 
 def budget_at(state: Mapping[str, Any], *, rate: float, burst: float, span_days: float,

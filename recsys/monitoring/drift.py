@@ -21,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from recsys.data.schema import USER_ID
 from recsys.evaluation.beyond_accuracy import served_lists_quality
+from recsys.monitoring.budget import drift_is_urgent
+from recsys.monitoring.evidently_drift import add_to_workspace, column_drift
 from recsys.monitoring.features import (
     RATING_CATEGORICAL,
     RATING_NUMERIC,
@@ -50,7 +52,6 @@ from recsys.monitoring.trigger import (
 
 DEFAULT_REPORT_DIR = Path("reports/drift")
 DEFAULT_WORKSPACE = Path(".movierec/evidently")
-PROJECT_NAME = "movierec drift"
 
 
 class MonitorConfig(BaseModel):
@@ -90,10 +91,15 @@ class MonitorConfig(BaseModel):
         refresh_gap: retrain when bringing the batch users' histories up to date would
             gain the champion at least this much NDCG@10 on the batch.
         retrain_budget: staleness retrains per span on average (``recsys.monitoring.
-            budget``: a token bucket); drift and quality retrains are not held back but
-            spend from it. 0.5: at most one retrain per two spans on staleness.
+            budget``: a token bucket); quality retrains and drift with enough to learn
+            (``drift_min_spans``) are not held back but spend from it. 0.5: at most one
+            retrain per two spans on staleness.
         retrain_burst: the most retrains the budget banks (quiet spans save retrains a
             burst of new users or movies spends on successive batches).
+        drift_min_spans: like-with-like drift retrains without waiting for the budget
+            only when the champion has at least this many reference spans of ratings it
+            never learnt; with less (a drifted rating mix of known users, say) it waits
+            for a banked retrain like staleness. 1.0: one ordinary batch's worth.
         report_reference_rows: the Evidently reports compare the batch with a seeded
             sample of at most this many reference rows: their distances move in the third
             decimal from a million rows on, while every row of a 25M-rating snapshot cost
@@ -119,6 +125,7 @@ class MonitorConfig(BaseModel):
     refresh_gap: float = Field(0.01, gt=0)
     retrain_budget: float = Field(0.5, gt=0, le=1)
     retrain_burst: float = Field(1.5, ge=1)
+    drift_min_spans: float = Field(1.0, ge=0)
     report_reference_rows: int = Field(1_000_000, ge=1_000)
 
     @classmethod
@@ -161,60 +168,6 @@ class DriftDecision:
         data = asdict(self)
         head = ["drift_detected", "retrain", "drift_share", "drifted_columns", "report"]
         return {**{k: data[k] for k in head}, **{k: v for k, v in data.items() if k not in head}}
-
-
-@dataclass(frozen=True)
-class ColumnDrift:
-    share: float
-    drifted: list[str]
-    scores: dict[str, float]
-    snapshot: Any
-
-
-def _evidently_drift(
-    reference: pd.DataFrame,
-    current: pd.DataFrame,
-    numeric: list[str],
-    categorical: list[str],
-    drift_share: float,
-) -> ColumnDrift:
-    from evidently import DataDefinition, Dataset, Report
-    from evidently.presets import DataDriftPreset
-
-    numeric = [c for c in numeric if reference[c].notna().any() and current[c].notna().any()]
-    definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
-    # Distances, not p-values: their verdict does not depend on the batch size.
-    preset = DataDriftPreset(drift_share=drift_share, num_method="wasserstein",
-                             cat_method="jensenshannon")
-    snapshot = Report([preset], include_tests=True).run(
-        reference_data=Dataset.from_pandas(reference[numeric + categorical], data_definition=definition),
-        current_data=Dataset.from_pandas(current[numeric + categorical], data_definition=definition),
-    )
-    result = snapshot.dict()
-    scores: dict[str, float] = {}
-    share = 0.0
-    for metric in result["metrics"]:
-        config = metric.get("config", {})
-        if config.get("type", "").endswith("DriftedColumnsCount"):
-            share = float(metric["value"]["share"])
-        elif config.get("type", "").endswith("ValueDrift"):
-            scores[config["column"]] = float(metric["value"])
-    drifted = [
-        t["metric_config"]["params"]["column"]
-        for t in result["tests"]
-        if t.get("id") == "drift" and t.get("status") == "FAIL"
-    ]
-    return ColumnDrift(share, sorted(drifted), scores, snapshot)
-
-
-def _add_to_workspace(workspace: Path, snapshots: list[Any]) -> None:
-    from evidently.ui.workspace import Workspace
-
-    ws = Workspace.create(str(workspace))
-    projects = [p for p in ws.list_projects() if p.name == PROJECT_NAME]
-    project = projects[0] if projects else ws.create_project(PROJECT_NAME)
-    for snap in snapshots:
-        ws.add_run(project.id, snap, include_data=False)
 
 
 def decide(
@@ -278,8 +231,8 @@ def decide(
     ref_feats, cur_feats = rating_features(reference, current, items)
     if len(ref_feats) > config.report_reference_rows:
         ref_feats = ref_feats.sample(n=config.report_reference_rows, random_state=0)
-    data = _evidently_drift(ref_feats, cur_feats, RATING_NUMERIC, RATING_CATEGORICAL,
-                            config.drift_share_threshold)
+    data = column_drift(ref_feats, cur_feats, RATING_NUMERIC, RATING_CATEGORICAL,
+                        config.drift_share_threshold)
     snapshots = [data.snapshot]
     prediction: dict[str, float] | None = None
     recommendation_quality: dict[str, float] | None = None
@@ -291,7 +244,7 @@ def decide(
         srv_cur = serving_features(comparable_served_lists(serving_current), reference, items)
         served_lists = len(srv_cur)
         if len(srv_ref) and len(srv_cur):
-            served = _evidently_drift(srv_ref, srv_cur, SERVING_NUMERIC, SERVING_CATEGORICAL,
+            served = column_drift(srv_ref, srv_cur, SERVING_NUMERIC, SERVING_CATEGORICAL,
                                       config.drift_share_threshold)
             snapshots.append(served.snapshot)
             prediction = dict(served.scores)
@@ -368,10 +321,13 @@ def decide(
         reasons.append("prediction drift" if prediction_drift else "no prediction drift")
     retrain = drift or quality_dropped
     budget = budget_now(config, state_path, now)
-    if retrain and not (drifted or prediction_drift or quality_dropped) and not budget.allows():
+    urgent = drift_is_urgent(drifted, stale.spans, config.drift_min_spans)
+    if retrain and not (urgent or prediction_drift or quality_dropped) and not budget.allows():
         retrain = False
+        waits = (f"; the drift has {stale.spans:.2f} reference spans to learn, under "
+                 f"drift_min_spans {config.drift_min_spans:g}" if drifted else "")
         reasons.append(f"retrain budget: {budget.balance:.2f} of 1 retrain banked (refills "
-                       f"{config.retrain_budget:g} per {config.span_days:g}-day span)")
+                       f"{config.retrain_budget:g} per {config.span_days:g}-day span){waits}")
     if retrain and len(current) < config.min_batch_rows:
         retrain = False
         reasons.append(f"batch of {len(current)} rows is below min_batch_rows")
@@ -405,7 +361,7 @@ def decide(
     )
     _log_decision(report_dir, decision)
     if workspace is not None:
-        _add_to_workspace(workspace, snapshots)
+        add_to_workspace(workspace, snapshots)
     return decision
 
 

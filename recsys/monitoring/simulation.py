@@ -8,8 +8,9 @@ being the relevant items) before it is learnt from:
 - ``every_batch``: retrained on everything seen before each batch (the upper bound);
 - ``on_drift``: retrained when the like-with-like data statistics drift
   (``recsys.monitoring.trigger.score_batch``), or when the champion is stale by what it has
-  not learnt (``recsys.monitoring.staleness``) and the retrain budget allows
+  not learnt (``recsys.monitoring.staleness``), as long as the retrain budget allows
   (``recsys.monitoring.budget``: ``retrain_budget`` per batch, ``retrain_burst`` banked);
+  drift with at least ``drift_min_spans`` reference spans unlearnt does not wait for it;
 - ``on_quality``: retrained when the champion's NDCG@10 on a batch drops below its
   expected level (``recsys.monitoring.trigger.quality_drop``).
 
@@ -32,7 +33,7 @@ import pandas as pd
 from recsys.data.interactions import Interactions
 from recsys.data.schema import ITEM_ID, RATING, TIMESTAMP, USER_ID
 from recsys.models import BaseRecommender, create
-from recsys.monitoring.budget import RetrainBudget
+from recsys.monitoring.budget import RetrainBudget, drift_is_urgent
 from recsys.monitoring.drift import MonitorConfig
 from recsys.monitoring.features import first_genre
 from recsys.monitoring.staleness import Staleness, staleness
@@ -218,8 +219,11 @@ def simulate(
         on_quality = check(quality_champion, batch, genre, config, seed,
                            ordered[(span >= quality_champion.until) & (span < s)])
         last = n == len(numbers) - 1
-        # staleness alone waits for the budget; a drifted statistic does not (it spends)
-        held = on_drift.drift and not on_drift.drifted and not budget.allows()
+        # staleness waits for the budget, and so does drift with little to learn; drift
+        # with enough unlearnt ratings does not (it spends)
+        urgent = drift_is_urgent(on_drift.drifted, on_drift.staleness.spans,
+                                 config.drift_min_spans)
+        held = on_drift.drift and not urgent and not budget.allows()
         row.update(drifted=",".join(on_drift.labels), unlearnt_spans=on_drift.staleness.spans,
                    budget=round(budget.balance, 2), held_by_budget=held,
                    retrain_on_drift=on_drift.drift and not held and not last,

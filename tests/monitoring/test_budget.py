@@ -105,3 +105,35 @@ def test_a_drifted_statistic_is_not_held_back_by_the_budget() -> None:
     assert frame.loc[8, "retrain_on_drift"] and not frame.loc[8, "held_by_budget"]
     assert frame.loc[9, "budget"] < 0
     assert frame.loc[9:, "held_by_budget"].any()
+
+
+def _stable_crowd(weeks: int, constant: dict[int, float], seed: int = 0) -> pd.DataFrame:
+    """Weeks of 300 ratings by the same 200 users of the same 300 movies; in the weeks of
+    ``constant`` every rating is that value."""
+    rng = np.random.default_rng(seed)
+    frames = [pd.DataFrame({
+        "user_id": rng.integers(0, 200, 300), "item_id": rng.integers(0, 300, 300),
+        "rating": np.full(300, constant[week]) if week in constant
+        else rng.choice([3.0, 4.0, 5.0], 300),
+        "timestamp": 1_000_000 + week * WEEK + rng.integers(0, WEEK, 300)})
+        for week in range(weeks)]
+    return pd.concat(frames).drop_duplicates(["user_id", "item_id"]).reset_index(drop=True)
+
+
+def test_drift_with_little_to_learn_waits_for_the_budget() -> None:
+    """The rating mix of known users drifts in two successive weeks: the first retrains
+    (one retrain banked), the second, with almost nothing unlearnt, waits until the budget
+    has a retrain again instead of spending below zero."""
+    config = MonitorConfig(column_weights={**SILENT, "rating": 1.0}, min_batch_rows=50,
+                           retrain_budget=0.25, retrain_burst=1.0)
+    result = simulate(_stable_crowd(14, {7: 1.0, 8: 5.0}), None, model="popularity",
+                      initial_spans=6, config=config)
+    frame = result.batches.set_index("batch")
+    assert (frame["unlearnt_spans"] < config.drift_min_spans).all()
+    assert "rating" in frame.loc[7, "drifted"] and frame.loc[7, "retrain_on_drift"]
+    assert "rating" in frame.loc[8, "drifted"] and frame.loc[8, "budget"] < 1
+    assert frame.loc[8, "held_by_budget"] and not frame.loc[8, "retrain_on_drift"]
+    assert (frame["budget"] >= 0).all()  # nothing spent below zero
+    banked = frame.index[(frame.index > 8) & (frame["budget"] >= 1)]
+    retrained = frame.index[(frame.index > 8) & frame["retrain_on_drift"]]
+    assert len(retrained) and retrained[0] == banked[0]

@@ -332,10 +332,34 @@ def test_the_evidently_report_reads_a_bounded_sample_of_the_reference(
     sampled = _decide(reference, batch, items, tmp_path / "sampled",
                       config=MonitorConfig(report_reference_rows=5_000))
     summary = json.loads(Path(sampled["summary"]).read_text())
-    assert sampled["retrain"] is whole["retrain"] is True
+    assert sampled["retrain"] is whole["retrain"]
     assert sampled["drifted_columns"] == whole["drifted_columns"]
     assert summary["column_scores"].keys() == whole["column_scores"].keys()
     for column, score in whole["column_scores"].items():
         assert abs(sampled["column_scores"][column] - score) <= 0.05 * score + 0.01, column
     # the sample was used: some distance moved
     assert sampled["column_scores"] != whole["column_scores"]
+
+
+def test_drift_with_little_to_learn_waits_for_the_retrain_budget(
+        reference: pd.DataFrame, items: pd.DataFrame, tmp_path: Path) -> None:
+    """Two days after a retrain (0.64 of 1 retrain banked), a rating shift among users and
+    movies the champion knows (nothing to learn) waits for the budget; a burst of new users
+    (two reference spans to learn) does not, and spends below zero."""
+    config = MonitorConfig()
+    shifted = reference.sample(3000, random_state=3).copy()
+    shifted["rating"] = np.clip(shifted["rating"] - 2, 1, 5)
+    newcomers = reference.sample(3000, random_state=5).copy()
+    newcomers["user_id"] += 10_000
+    for name in ("shifted", "newcomers"):
+        record_retrain(tmp_path / name / "state.json", NOW - timedelta(days=2), config=config)
+    held = _decide(reference, shifted, items, tmp_path / "shifted", config=config)
+    assert "rating" in held["drifted_columns"] and held["drift_detected"] is True
+    assert held["staleness"]["spans"] < config.drift_min_spans
+    assert held["retrain"] is False
+    assert "retrain budget: 0.64 of 1" in held["reason"]
+    assert "under drift_min_spans 1" in held["reason"]
+    urgent = _decide(reference, newcomers, items, tmp_path / "newcomers", config=config)
+    assert "new_user" in urgent["drifted_columns"]
+    assert urgent["staleness"]["spans"] >= config.drift_min_spans
+    assert urgent["retrain"] is True
