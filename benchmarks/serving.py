@@ -178,14 +178,14 @@ class Parts:
         return max(self.engine - self.ranking, 0.0)
 
 
-def in_process(env: dict[str, str], n: int = 3000) -> Parts:
-    """Time the parts of ``POST /recommend`` in this process, on the same engine."""
-
-
+def in_process(env: dict[str, str], n: int = 3000, *, params: Path = ROOT / "params.yaml",
+               user_ids: list[int] | None = None) -> Parts:
+    """Time the parts of ``POST /recommend`` in this process, on the same engine, for ``n``
+    users drawn from ``user_ids`` (default ML-100K's 1..943)."""
     saved = dict(os.environ)
     os.environ.update(env)
     try:
-        engine = build_engine(*load_serve_config(ROOT / "params.yaml"))
+        engine = build_engine(*load_serve_config(params))
     finally:
         os.environ.clear()
         os.environ.update(saved)
@@ -193,7 +193,8 @@ def in_process(env: dict[str, str], n: int = 3000) -> Parts:
     engine.log.close()
     engine.log = None  # timed separately below
     rng = np.random.default_rng(0)
-    users = rng.integers(1, N_USERS + 1, n).tolist()
+    pool = np.arange(1, N_USERS + 1) if user_ids is None else np.asarray(user_ids)
+    users = rng.choice(pool, n).tolist()
     timings: dict[str, list[float]] = {k: [] for k in ("schema", "ranking", "engine", "log",
                                                          "encode")}
     clock = time.perf_counter
