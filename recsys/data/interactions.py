@@ -40,7 +40,7 @@ class Vocabulary:
 
     @classmethod
     def from_ids(cls, ids: ArrayLike) -> Vocabulary:
-        # hash first, then sort the few distinct ids: a full sort of 25M ratings' ids is 10x slower
+        # hash first, then sort the few distinct ids: np.unique sorts all 25M ids, ~40x slower
         return cls(np.sort(pd.unique(np.asarray(ids, dtype=np.int64).reshape(-1))))
 
     @cached_property

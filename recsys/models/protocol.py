@@ -102,9 +102,9 @@ def best_entries(
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.floating]]:
     """The ``k`` largest eligible entries of each row of ``work`` as ``(rows, cols, values)``,
     ordered by row, then value (descending), then column: ties with the ``k``-th value are
-    broken by the lower column. ``work``'s ineligible entries must be ``-inf`` or below
-    every eligible one in their row (they only widen the candidates otherwise); ``None``:
-    every entry is eligible."""
+    broken by the lower column. An ineligible entry must not exceed any eligible entry of
+    its row (``-inf`` does; else the bound may pass over eligible entries); ``None``: every
+    entry is eligible."""
     n_rows, n_items = work.shape
     kk = min(k, n_items)
     if n_items >= 4 * kk * _BLOCK:
@@ -113,9 +113,21 @@ def best_entries(
         bound = np.partition(work, n_items - kk, axis=1)[:, n_items - kk]
     else:
         bound = np.full(n_rows, -np.inf)
-    # every entry at or above a row's bound: the top kk and anything tied with the kk-th
-    candidates = work >= bound[:, None]
-    rows, cols = np.nonzero(candidates if eligible is None else candidates & eligible)
+    # Everything above a row's bound is a candidate. Where fewer than kk are, the bound is
+    # the kk-th value itself and only the first of its ties by column are needed: a row
+    # tied at zero over 62k movies must not put all 62k into the sort.
+    take = work > bound[:, None]
+    if eligible is not None:
+        take &= eligible
+    short = kk - take.sum(axis=1)
+    need = np.flatnonzero(short > 0)
+    if need.size:
+        ties = work[need] == bound[need, None]
+        if eligible is not None:
+            ties &= eligible[need]
+        ties &= np.cumsum(ties, axis=1, dtype=np.int32) <= short[need, None]
+        take[need] |= ties
+    rows, cols = np.nonzero(take)
     values = work[rows, cols]
     order = np.lexsort((cols, -values, rows))
     rows, cols, values = rows[order], cols[order], values[order]
