@@ -54,6 +54,7 @@ from bentos.process import bentoml_serve, free_port, stop_group  # noqa: E402
 from bentos.schemas import RecommendRequest  # noqa: E402
 from bentos.service import build_engine  # noqa: E402
 from recsys.serving.config import load_serve_config  # noqa: E402
+from recsys.serving.engine import RecommendationEngine  # noqa: E402
 from recsys.serving.inference_log import encode_record, log_record  # noqa: E402
 
 MIRROR = Path(os.environ.get("MOVIEREC_DATA_MIRROR", ROOT.parent / "shared" / "data"))
@@ -178,10 +179,9 @@ class Parts:
         return max(self.engine - self.ranking, 0.0)
 
 
-def in_process(env: dict[str, str], n: int = 3000, *, params: Path = ROOT / "params.yaml",
-               user_ids: list[int] | None = None) -> Parts:
-    """Time the parts of ``POST /recommend`` in this process, on the same engine, for ``n``
-    users drawn from ``user_ids`` (default ML-100K's 1..943)."""
+def engine_without_log(env: dict[str, str], params: Path) -> RecommendationEngine:
+    """The service's engine, built under ``env`` from ``params``, its inference log closed
+    (a log write is timed on its own)."""
     saved = dict(os.environ)
     os.environ.update(env)
     try:
@@ -191,7 +191,15 @@ def in_process(env: dict[str, str], n: int = 3000, *, params: Path = ROOT / "par
         os.environ.update(saved)
     assert engine.log is not None
     engine.log.close()
-    engine.log = None  # timed separately below
+    engine.log = None
+    return engine
+
+
+def in_process(env: dict[str, str], n: int = 3000, *, params: Path = ROOT / "params.yaml",
+               user_ids: list[int] | None = None) -> Parts:
+    """Time the parts of ``POST /recommend`` in this process, on the same engine, for ``n``
+    users drawn from ``user_ids`` (default ML-100K's 1..943)."""
+    engine = engine_without_log(env, params)
     rng = np.random.default_rng(0)
     pool = np.arange(1, N_USERS + 1) if user_ids is None else np.asarray(user_ids)
     users = rng.choice(pool, n).tolist()

@@ -278,12 +278,18 @@ class BaseRecommender(ABC):
         scores: NDArray[np.float64],
         users: Sequence[int],
         k: int,
-        exclude: sparse.csr_matrix | None,
+        exclude: sparse.csr_matrix | NDArray[np.bool_] | None,
         candidate_mask: NDArray[np.bool_] | None,
     ) -> pd.DataFrame:
         if candidate_mask is not None:
             scores = np.where(candidate_mask[None, :], scores, np.nan)
         idx, val = top_k(scores, k, exclude)
+        return self._frame(users, idx, val)
+
+    def _frame(self, users: Sequence[int], idx: NDArray[np.int64],
+               val: NDArray[np.float64]) -> pd.DataFrame:
+        """The recommendation table of ``top_k``'s ``(len(users), k)`` output."""
+        k = idx.shape[1]
         rows = np.repeat(np.asarray(users, dtype=np.int64), k)
         flat_idx, flat_val = idx.ravel(), val.ravel()
         ranks = np.tile(np.arange(1, k + 1), len(users))
@@ -296,6 +302,32 @@ class BaseRecommender(ABC):
                 "rank": ranks[keep],
             }
         )
+
+    def rank_known(
+        self,
+        user_index: NDArray[np.int64],
+        k: int,
+        *,
+        exclude_seen: bool = True,
+        candidate_mask: NDArray[np.bool_] | None = None,
+    ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        """Item indices and scores of the ``k`` best items of known users (dense indices
+        into ``users_``), best first: ``(len(user_index), k)`` arrays padded with ``-1`` /
+        NaN, as ``top_k`` gives them. This is ``recommend`` without the id table, for
+        callers that work in indices (the service's ranked lists)."""
+        self._check_fitted()
+        user_index = np.asarray(user_index, dtype=np.int64)
+        idx = np.empty((len(user_index), k), dtype=np.int64)
+        val = np.empty((len(user_index), k))
+        for start in range(0, len(user_index), BATCH):
+            batch = user_index[start : start + BATCH]
+            scores = self._score_users(batch)
+            if candidate_mask is not None:
+                scores = np.where(candidate_mask[None, :], scores, np.nan)
+            exclude = self.seen_[batch] if exclude_seen else None
+            idx[start : start + len(batch)], val[start : start + len(batch)] = \
+                top_k(scores, k, exclude)
+        return idx, val
 
     def _candidate_mask(self, candidates: ArrayLike | None) -> NDArray[np.bool_] | None:
         if candidates is None:
@@ -322,11 +354,10 @@ class BaseRecommender(ABC):
         mask = self._candidate_mask(candidates)
         frames: list[pd.DataFrame] = []
         known_pos = np.flatnonzero(uidx >= 0)
-        for start in range(0, len(known_pos), BATCH):
-            pos = known_pos[start : start + BATCH]
-            scores = self._score_users(uidx[pos])
-            exclude = self.seen_[uidx[pos]] if exclude_seen else None
-            frames.append(self._rank(scores, [user_list[p] for p in pos], k, exclude, mask))
+        if len(known_pos):
+            idx, val = self.rank_known(uidx[known_pos], k, exclude_seen=exclude_seen,
+                                       candidate_mask=mask)
+            frames.append(self._frame([user_list[p] for p in known_pos], idx, val))
         cold = [user_list[p] for p in np.flatnonzero(uidx < 0)]
         if cold:
             scores = np.tile(self._fallback_row(), (len(cold), 1))

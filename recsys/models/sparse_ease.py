@@ -14,6 +14,7 @@ from threadpoolctl import threadpool_limits
 
 from recsys.data.interactions import Interactions
 from recsys.models.base import BaseRecommender, ModelConfig
+from recsys.models.dense_rows import DenseRowsMatrix
 from recsys.models.protocol import best_entries
 from recsys.models.sizing import DataShape, MemoryEstimate
 from recsys.models.storage import load_sparse, save_sparse
@@ -102,7 +103,7 @@ class SparseEASE(BaseRecommender):
         neighbours, counts = top_cooccurring(x, self.config.neighbors)
         k = neighbours.shape[1]
         if k == 0:
-            self.weights_: sparse.csr_matrix = sparse.csr_matrix((n_items, n_items))
+            self._use_weights(sparse.csr_matrix((n_items, n_items)))
             return
         diagonal = np.asarray(x.sum(axis=0), dtype=np.float64).ravel()
         # the kept pairs (either item among the other's top `neighbors`), as sorted keys
@@ -147,7 +148,12 @@ class SparseEASE(BaseRecommender):
         weights.eliminate_zeros()
         if not np.isfinite(weights.data).all():
             raise FloatingPointError("sparse EASE weights contain NaN/inf: raise `regularization`")
-        self.weights_ = weights
+        self._use_weights(weights)
+
+    def _use_weights(self, weights: sparse.csr_matrix) -> None:
+        self.weights_: sparse.csr_matrix = weights
+        # popular movies are every movie's neighbours: their rows are nearly full
+        self._product = DenseRowsMatrix(weights)
 
     def _low_rank(self, x: sparse.csr_matrix) -> NDArray[np.float32]:
         """Item factors ``V S`` of a rank-``rank`` SVD of ``X``: ``X^T X ~ (V S)(V S)^T``."""
@@ -158,7 +164,7 @@ class SparseEASE(BaseRecommender):
         return np.asarray((vt.T * sigma).astype(np.float32))
 
     def _score_users(self, user_index: NDArray[np.int64]) -> NDArray[np.float64]:
-        return np.asarray((self.seen_[user_index] @ self.weights_).toarray())
+        return self._product.left_product(self.seen_[user_index])
 
     def _score_history(
         self, item_index: NDArray[np.int64], ratings: NDArray[np.float64]
@@ -174,4 +180,4 @@ class SparseEASE(BaseRecommender):
         return save_sparse("weights", self.weights_)
 
     def _set_state(self, arrays: dict[str, Any], folder: object) -> None:
-        self.weights_ = load_sparse("weights", arrays)
+        self._use_weights(load_sparse("weights", arrays))

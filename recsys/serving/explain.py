@@ -2,8 +2,9 @@
 
 Item-item models score ``s_i = sum_j x_j W[j, i]`` over the history ``x``, so the
 contribution of history movie ``j`` to recommendation ``i`` is exactly ``x_j W[j, i]``:
-EASE (dense ``W``, users scored from ``user_matrix_``) and ItemKNN (sparse top-N
-similarities, users scored from their rating evidence) are explained exactly. Any other
+EASE (dense ``W``, users scored from ``user_matrix_``), sparse EASE (sparse ``W``, users
+scored from their seen movies) and ItemKNN (sparse top-N similarities, users scored from
+their rating evidence) are explained exactly. Any other
 model is explained by item similarity: a sparse top-``N`` cosine between the items'
 columns of the training matrix (memory O(items x N), built in row blocks, so sized for
 60k+ movies), with the history entered as ones.
@@ -20,6 +21,7 @@ from scipy import sparse
 from recsys.models.base import BaseRecommender
 from recsys.models.ease import EASE
 from recsys.models.item_knn import ItemKNN, top_n_similarities
+from recsys.models.sparse_ease import SparseEASE
 
 #: History movies named per recommendation.
 MAX_BECAUSE = 3
@@ -45,6 +47,9 @@ class Explainer:
         elif isinstance(model, ItemKNN):
             self._rows = sparse.csr_matrix(model._evidence(model.ratings_))
             self._columns = sparse.csr_matrix(model.similarities_.T)
+        elif isinstance(model, SparseEASE):
+            self._rows = sparse.csr_matrix(model.seen_, dtype=np.float64)
+            self._columns = sparse.csr_matrix(model.weights_.T)
         else:
 
             self.exact = False

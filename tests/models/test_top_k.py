@@ -28,11 +28,13 @@ def _scores(rng: np.random.Generator, n_rows: int, n_items: int) -> np.ndarray:
     scores[2, rng.choice(n_items, 4, replace=False)] = rng.normal(size=4)
     scores[3, : n_items // 2] = np.nan              # the valid half in the last blocks
     scores[4, rng.random(n_items) < 0.3] = -np.inf  # valid minus-infinity scores
+    scores[7] = np.arange(n_items)                  # sorted: the best all in the last blocks
+    scores[8] = np.arange(n_items)[::-1] // 3       # sorted the other way, in tied triples
     return scores
 
 
 @pytest.mark.parametrize("n_items", [70, 2_000, 5_003])
-@pytest.mark.parametrize("k", [1, 3, 10])
+@pytest.mark.parametrize("k", [1, 3, 10, 100, 500])
 @pytest.mark.parametrize("seed", [0, 1])
 def test_top_k_matches_a_full_sort(n_items: int, k: int, seed: int) -> None:
     rng = np.random.default_rng(seed)

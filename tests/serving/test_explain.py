@@ -46,12 +46,15 @@ def expected_because(rows: np.ndarray, weights: np.ndarray, user_row: int, item:
     ("ease", {"regularization": 1.0}),
     ("ease", {"regularization": 1.0, "rating_tilt": 0.2}),
     ("item_knn", {}),
+    ("sparse_ease", {"regularization": 1.0, "neighbors": 3}),
 ])
 def test_item_item_models_are_explained_exactly(name: str, params: dict[str, object]) -> None:
     engine = engine_for(name, **params)
     model = engine.recommender
     if name == "ease":
         rows, weights = model.user_matrix_.toarray(), np.asarray(model.weights_)
+    elif name == "sparse_ease":
+        rows, weights = model.seen_.toarray(), model.weights_.toarray()
     else:
         rows = model._evidence(model.ratings_).toarray()
         weights = model.similarities_.toarray()

@@ -1,0 +1,75 @@
+"""Products ``X @ W`` for a sparse ``W`` whose few densest rows are kept dense.
+
+Item-item weights fitted one column at a time (sparse EASE: each movie's weights over its
+most co-rated movies) gather in the rows of the popular movies, because those are everyone's
+neighbours. On the 62,423-movie synthetic catalogue 105 rows hold 89% of the 6.2M weights,
+each row nearly full. A user who rated 25 of those movies then adds 1.5M entries, which
+scipy's sparse product does in two passes (one to size the result, one to fill it) and hands
+back as a sparse row of 62k entries: 3.3 ms. Kept as dense vectors, the same rows are added
+with contiguous adds in 1.5 ms; the other rows stay sparse.
+
+A row is kept dense when it holds at least a quarter of the columns, so the dense copy is at
+most 8 / (12 / 4) = 2.7 times those rows' CSR bytes. The sums are done in the same order for
+one user as for a batch (the sparse rows first, then the dense rows by row index), so a
+user's scores do not depend on who else is in the batch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import sparse
+
+#: A row with at least this fraction of its columns filled is kept dense.
+MIN_FILL = 0.25
+
+
+class DenseRowsMatrix:
+    """``matrix`` split into dense rows (``dense``, at ``rows``) and a sparse remainder.
+
+    Args:
+        matrix: the ``(n, m)`` CSR matrix multiplied from the left.
+        min_fill: fill fraction from which a row is kept dense.
+    """
+
+    def __init__(self, matrix: sparse.csr_matrix, min_fill: float = MIN_FILL) -> None:
+        matrix = sparse.csr_matrix(matrix)
+        self.shape = matrix.shape
+        lengths = np.diff(matrix.indptr)
+        is_dense = lengths >= max(1, min_fill * matrix.shape[1])
+        self.rows: NDArray[np.int64] = np.flatnonzero(is_dense)
+        self.dense: NDArray[np.float64] = matrix[self.rows].toarray().astype(np.float64)
+        keep = np.repeat(~is_dense, lengths)
+        kept = np.where(is_dense, 0, lengths)
+        self.sparse = sparse.csr_matrix(
+            (matrix.data[keep], matrix.indices[keep], np.concatenate([[0], np.cumsum(kept)])),
+            shape=matrix.shape)
+        #: position of each row of ``matrix`` among ``rows`` (-1: a sparse row)
+        self._slot = np.full(matrix.shape[0], -1, dtype=np.int64)
+        self._slot[self.rows] = np.arange(self.rows.size)
+
+    def left_product(self, x: sparse.csr_matrix) -> NDArray[np.float64]:
+        """``x @ matrix`` as a dense ``(x.shape[0], m)`` array."""
+        x = sparse.csr_matrix(x)
+        out = np.asarray((x @ self.sparse).toarray(), dtype=np.float64)
+        if not self.rows.size:
+            return out
+        for r in range(x.shape[0]):
+            lo, hi = x.indptr[r], x.indptr[r + 1]
+            slots, values = self._slot[x.indices[lo:hi]], x.data[lo:hi]
+            chosen = slots >= 0
+            slots, values = slots[chosen], values[chosen]
+            order = np.argsort(slots, kind="stable")
+            target = out[r]
+            for slot, value in zip(slots[order].tolist(), values[order].tolist(), strict=True):
+                if value == 1.0:
+                    target += self.dense[slot]
+                else:
+                    target += value * self.dense[slot]
+        return out
+
+    @property
+    def nbytes(self) -> int:
+        """Memory of the dense rows and the sparse remainder."""
+        return int(self.dense.nbytes + self.sparse.data.nbytes + self.sparse.indices.nbytes
+                   + self.sparse.indptr.nbytes + self._slot.nbytes)
