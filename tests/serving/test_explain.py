@@ -115,3 +115,27 @@ def test_similarity_fallback_is_sparse_and_bounded() -> None:
     explainer = Explainer(model, neighbours=2)
     assert explainer._columns is not None
     assert np.diff(explainer._columns.T.tocsr().indptr).max() <= 2
+
+
+@pytest.mark.parametrize("name", ["svd", "ials"])
+def test_factor_models_are_explained_by_cosine_in_their_item_space(name: str) -> None:
+    """Nothing is built at start-up: the recommended movies are compared with the history
+    in the model's own item vectors, per request."""
+    engine = engine_for(name)
+    model = engine.recommender
+    explainer = engine.served.explainer
+    assert not explainer.exact and explainer._columns is None
+    vectors = np.asarray(model._item_vectors(), dtype=np.float64)
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(1e-300)
+    checked = 0
+    for user in model.users_.ids.tolist():
+        row = int(model.users_.index([user])[0])
+        seen = np.zeros((len(model.users_), len(model.items_)))
+        seen[row, model.seen_[row].indices] = 1.0
+        for movie in engine.recommend(int(user), k=3)["items"]:
+            item = int(model.items_.index([movie["item_id"]])[0])
+            want = [int(model.items_.ids[j])
+                    for j in expected_because(seen, unit @ unit.T, row, item)]
+            assert [b["item_id"] for b in movie["because"]] == want, (user, movie)
+            checked += len(want)
+    assert checked > 5
