@@ -174,7 +174,8 @@ def main() -> None:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
         by_seed: dict[str, dict[int, float]] = {}
         for label in [] if args.models else SEED_VARIANTS:
-            name, seed_params = OPTIONS[label] if label in OPTIONS else (label, None)
+            seed_params: dict[str, Any] | None
+            name, seed_params = OPTIONS.get(label, (label, None))
             first = next(r for r in ours + options if r["variant"] == label)
             by_seed[label] = {args.seed: first.get("metrics", {}).get("ndcg_at_10", float("nan"))}
             for seed in seeds:
