@@ -34,6 +34,7 @@ from recsys.data.interactions import Interactions, Vocabulary
 from recsys.data.schema import ITEM_ID, USER_ID
 from recsys.errors import NotFittedError
 from recsys.models.protocol import RecList, top_k
+from recsys.models.similarity import ItemSimilarity
 from recsys.models.sizing import DataShape, MemoryEstimate, PairsEstimate
 from recsys.models.storage import (
     ARRAYS_FILE,
@@ -92,15 +93,6 @@ def log_popularity(seen: sparse.spmatrix) -> NDArray[np.float64]:
     return np.log1p(np.diff(sparse.csc_matrix(seen).indptr).astype(np.float64))
 
 
-def cosine_rows(matrix: sparse.csr_matrix, row: int) -> NDArray[np.float64]:
-    """Cosine similarity of one row of ``matrix`` to every row (sparse, O(nnz))."""
-    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
-    sims = np.asarray((matrix @ matrix[row].T).todense()).ravel()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = sims / (norms * norms[row])
-    return np.nan_to_num(out, nan=0.0)
-
-
 class BaseRecommender(ABC):
     """Shared behaviour of every model; subclasses implement the ``_`` hooks.
 
@@ -148,6 +140,7 @@ class BaseRecommender(ABC):
         if not isinstance(self.config, config_class):
             raise TypeError(f"{type(self).__name__} takes a {config_class.__name__}")
         self._fitted = False
+        self._similarity: ItemSimilarity | None = None
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.config.model_dump().items())
@@ -231,6 +224,7 @@ class BaseRecommender(ABC):
         self.seen_: sparse.csr_matrix = seen
         self.global_mean_: float = float(interactions.frame["rating"].mean())
         self.fallback_: NDArray[np.float64] = log_popularity(seen)
+        self._similarity = None
         self._fit(interactions)
         self._fitted = True
         self.fit_seconds_: float = time.perf_counter() - start
@@ -410,16 +404,10 @@ class BaseRecommender(ABC):
         iidx = int(self.items_.index([item_id])[0])
         if iidx < 0:
             raise KeyError(f"unknown item {item_id}")
-        vectors = self._item_vectors()
-        if vectors is None:
-            vectors = self.seen_.T.tocsr()
-        if sparse.issparse(vectors):
-            sims = cosine_rows(sparse.csr_matrix(vectors), iidx)
-        else:
-            dense = np.asarray(vectors, dtype=np.float64)
-            norms = np.linalg.norm(dense, axis=1)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                sims = np.nan_to_num(dense @ dense[iidx] / (norms * norms[iidx]))
+        if self._similarity is None:  # built once per fitted model, on first use
+            vectors = self._item_vectors()
+            self._similarity = ItemSimilarity(self.seen_.T if vectors is None else vectors)
+        sims = self._similarity.of(iidx)
         exclude = np.zeros((1, self.n_items), dtype=bool)
         exclude[0, iidx] = True
         frame = self._rank(sims[None, :], [item_id], k, exclude, None)
