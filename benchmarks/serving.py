@@ -42,6 +42,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -181,7 +182,8 @@ class Parts:
 
 def engine_without_log(env: dict[str, str], params: Path) -> RecommendationEngine:
     """The service's engine, built under ``env`` from ``params``, its inference log closed
-    (a log write is timed on its own)."""
+    (a log write is timed on its own), with BLAS single-threaded as in a service worker."""
+    threadpool_limits(1)
     saved = dict(os.environ)
     os.environ.update(env)
     try:

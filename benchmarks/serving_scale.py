@@ -10,7 +10,9 @@ table, catalogue availability from ``$MOVIEREC_DATA_MIRROR/streaming``) is built
 ``engine.recommend(user, 10)`` is timed in process for ``--requests`` distinct users drawn
 from the training data: first each user's first request (its ranked list is computed then,
 when the model has more users than the service precomputes), then the same users again
-(their lists cached). Beside it, the same two measurements of the ML-100K champion that
+(their lists cached). Then ``engine.similar_items`` for as many distinct movies (after one
+warm-up call, which builds the similarity index) and ``engine.recommend_new_user`` with five
+liked movies drawn at random. Beside it, the same two measurements of the ML-100K champion that
 `make run` leaves in this checkout, when there is one. Prints a Markdown table; nothing is
 written.
 """
@@ -22,6 +24,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,17 +39,15 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from serving import engine_without_log  # noqa: E402
 
-from recsys.serving.engine import RecommendationEngine  # noqa: E402
-
 
 @dataclass(frozen=True)
 class Timing:
-    """Engine milliseconds of a user's first and repeated requests, and the build time."""
+    """Engine milliseconds (p50, p99) per endpoint, and the build time."""
 
-    first_p50: float
-    first_p99: float
-    again_p50: float
-    again_p99: float
+    first: tuple[float, float]
+    again: tuple[float, float]
+    similar: tuple[float, float]
+    new_user: tuple[float, float]
     precomputed: bool
     build_seconds: float
 
@@ -73,19 +74,27 @@ def measure(project: Path, dataset: str, requests: int) -> Timing:
             os.chdir(cwd)
     lists = engine.served.lists
     precomputed = all(int(u) in lists._lists for u in chosen)
-    first, again = (_engine_ms(engine, chosen) for _ in range(2))
-    return Timing(float(np.percentile(first, 50)), float(np.percentile(first, 99)),
-                  float(np.percentile(again, 50)), float(np.percentile(again, 99)),
-                  precomputed, build)
+    first, again = (_p50_p99(engine.recommend, [(int(u), 10) for u in chosen])
+                    for _ in range(2))
+    rng = np.random.default_rng(1)
+    movies = engine.recommender.items_.ids
+    queries = rng.choice(movies, min(requests, len(movies)), replace=False).tolist()
+    engine.similar_items(int(movies[0]), 10)
+    similar = _p50_p99(engine.similar_items, [(int(m), 10) for m in queries])
+    liked = [([int(m) for m in rng.choice(movies, 5, replace=False)], 10) for _ in queries]
+    new_user = _p50_p99(engine.recommend_new_user, liked)
+    return Timing(first, again, similar, new_user, precomputed, build)
 
 
-def _engine_ms(engine: RecommendationEngine, users: np.ndarray) -> list[float]:
+def _p50_p99(call: Callable[..., object], calls: Sequence[tuple[object, ...]]
+             ) -> tuple[float, float]:
+    """Median and 99th percentile milliseconds of ``call(*args)`` over ``calls``."""
     times = []
-    for user in users.tolist():
+    for args in calls:
         t0 = time.perf_counter()
-        engine.recommend(int(user), 10)
+        call(*args)
         times.append((time.perf_counter() - t0) * 1000)
-    return times
+    return float(np.percentile(times, 50)), float(np.percentile(times, 99))
 
 
 def main() -> None:
@@ -98,13 +107,15 @@ def main() -> None:
     rss = psutil.Process().memory_info().rss / 1e9
     if (ROOT / "mlflow.db").is_file():
         rows.append(("ml-100k (make run)", measure(ROOT, "ml-100k", args.requests)))
-    print("| champion of | lists | first request p50 ms | p99 ms | again p50 ms | p99 ms "
-          "| build s |")
+    print("| champion of | ranked lists | /recommend, user's first request | again "
+          "| /similar_items | /recommend_new_user | engine build s |")
     print("|---|---|--:|--:|--:|--:|--:|")
     for name, t in rows:
         lists = "precomputed" if t.precomputed else "on first use"
-        print(f"| {name} | {lists} | {t.first_p50:.2f} | {t.first_p99:.2f} | {t.again_p50:.2f} "
-              f"| {t.again_p99:.2f} | {t.build_seconds:.0f} |")
+        cells = " | ".join(f"{p50:.2f} / {p99:.2f} ms"
+                           for p50, p99 in (t.first, t.again, t.similar, t.new_user))
+        print(f"| {name} | {lists} | {cells} | {t.build_seconds:.0f} |")
+    print("\n(p50 / p99 of engine time)")
     print(f"\nprocess RSS after the large engine: {rss:.2f} GB")
 
 

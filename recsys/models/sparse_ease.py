@@ -169,9 +169,10 @@ class SparseEASE(BaseRecommender):
     def _score_history(
         self, item_index: NDArray[np.int64], ratings: NDArray[np.float64]
     ) -> NDArray[np.float64]:
-        row = np.zeros(self.weights_.shape[0])
-        row[item_index] = 1.0
-        return np.asarray(self.weights_.T @ row).ravel()
+        items = np.unique(item_index)
+        row = sparse.csr_matrix((np.ones(items.size), items, [0, items.size]),
+                                shape=(1, self.weights_.shape[0]))
+        return self._product.left_product(row)[0]
 
     def _item_vectors(self) -> sparse.csr_matrix:
         return sparse.hstack([self.weights_, self.weights_.T]).tocsr()
