@@ -55,15 +55,32 @@ def test_few_neighbours_stay_close_and_sparse() -> None:
     assert overlap > 0.8
 
 
-def test_top_cooccurring_matches_dense_counts() -> None:
+def test_top_cooccurring_takes_the_nearest_by_cosine_with_their_counts() -> None:
     data = Interactions.from_frame(_frame(n_users=80, n_items=30))
     x = data.matrix()
     x.data[:] = 1.0
     gram = (x.T @ x).toarray()
-    np.fill_diagonal(gram, -1)
+    raters = np.diag(gram).copy()
+    cosine = gram / np.sqrt(np.outer(raters, raters))
+    np.fill_diagonal(cosine, -1)
     neighbours, counts = top_cooccurring(x, 5)
     for item in range(x.shape[1]):
-        expected = np.sort(gram[item])[::-1][:5]
-        np.testing.assert_allclose(np.sort(counts[item])[::-1], np.maximum(expected, 0))
-        kept = counts[item] > 0
-        np.testing.assert_allclose(gram[item, neighbours[item][kept]], counts[item][kept])
+        expected = np.sort(cosine[item])[::-1][:5]
+        np.testing.assert_allclose(np.sort(cosine[item, neighbours[item]])[::-1], expected,
+                                   rtol=1e-6)
+        np.testing.assert_array_equal(counts[item], gram[item, neighbours[item]])
+
+
+def test_a_popular_movie_is_not_everyones_nearest_neighbour() -> None:
+    """Movie 1 is rated by everyone, so it is the most co-rated movie of every movie; by
+    cosine the movies rated by the same few users come first."""
+    rows = [(u, 1) for u in range(1, 101)]                 # everyone rated movie 1
+    rows += [(u, 2) for u in range(1, 11)] + [(u, 3) for u in range(1, 11)]  # a niche pair
+    rows += [(u, 4 + u % 5) for u in range(11, 101)]       # filler
+    frame = pd.DataFrame(rows, columns=["user_id", "item_id"]).assign(rating=4.0, timestamp=0)
+    data = Interactions.from_frame(frame)
+    x = data.matrix()
+    x.data[:] = 1.0
+    neighbours, counts = top_cooccurring(x, 1)
+    two, three = data.items.index([2, 3])
+    assert neighbours[two, 0] == three and counts[two, 0] == 10
