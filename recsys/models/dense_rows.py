@@ -6,12 +6,12 @@ neighbours. On the 62,423-movie synthetic catalogue 105 rows hold 89% of the 6.2
 each row nearly full. A user who rated 25 of those movies then adds 1.5M entries, which
 scipy's sparse product does in two passes (one to size the result, one to fill it) and hands
 back as a sparse row of 62k entries: 3.3 ms. Kept as dense vectors, the same rows are added
-with contiguous adds in 1.5 ms; the other rows stay sparse.
+with contiguous adds in 1.5 ms; the other rows stay sparse and are summed in one pass.
 
 A row is kept dense when it holds at least a quarter of the columns, so the dense copy is at
-most 8 / (12 / 4) = 2.7 times those rows' CSR bytes. The sums are done in the same order for
-one user as for a batch (the sparse rows first, then the dense rows by row index), so a
-user's scores do not depend on who else is in the batch.
+most 8 / (12 / 4) = 2.7 times those rows' CSR bytes. Each row of ``x`` is summed on its own
+(its sparse rows first, then its dense rows by row index), so a user's scores do not depend
+on who else is in the batch.
 """
 
 from __future__ import annotations
@@ -49,19 +49,26 @@ class DenseRowsMatrix:
         self._slot[self.rows] = np.arange(self.rows.size)
 
     def left_product(self, x: sparse.csr_matrix) -> NDArray[np.float64]:
-        """``x @ matrix`` as a dense ``(x.shape[0], m)`` array."""
+        """``x @ matrix`` as a dense ``(x.shape[0], m)`` array, one row of ``x`` at a time:
+        its sparse rows' entries gathered and summed by column (``bincount``: one pass, about
+        twice as fast as scipy's two-pass sparse product into a 62k-column sparse row), then
+        its dense rows added by row index."""
         x = sparse.csr_matrix(x)
-        out = np.asarray((x @ self.sparse).toarray(), dtype=np.float64)
-        if not self.rows.size:
-            return out
+        out = np.empty((x.shape[0], self.shape[1]))
         for r in range(x.shape[0]):
             lo, hi = x.indptr[r], x.indptr[r + 1]
-            slots, values = self._slot[x.indices[lo:hi]], x.data[lo:hi]
-            chosen = slots >= 0
-            slots, values = slots[chosen], values[chosen]
-            order = np.argsort(slots, kind="stable")
+            cols, values = x.indices[lo:hi], x.data[lo:hi]
+            slots = self._slot[cols]
+            light = slots < 0
+            gathered = self.sparse[cols[light]]
+            weights = gathered.data
+            if not np.all(values[light] == 1.0):
+                weights = weights * np.repeat(values[light], np.diff(gathered.indptr))
+            out[r] = np.bincount(gathered.indices, weights=weights, minlength=self.shape[1])
+            order = np.argsort(slots[~light], kind="stable")
             target = out[r]
-            for slot, value in zip(slots[order].tolist(), values[order].tolist(), strict=True):
+            for slot, value in zip(slots[~light][order].tolist(),
+                                   values[~light][order].tolist(), strict=True):
                 if value == 1.0:
                     target += self.dense[slot]
                 else:
