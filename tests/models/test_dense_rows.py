@@ -25,8 +25,9 @@ def test_the_product_is_the_sparse_product() -> None:
     binary = sparse.csr_matrix((rng.random((40, 300)) < 0.1).astype(float))
     rated = sparse.csr_matrix(binary.multiply(rng.integers(1, 6, binary.shape)))
     for x in (binary, rated):
+        # the dense rows are summed in float32
         np.testing.assert_allclose(split.left_product(x), (x @ weights).toarray(),
-                                   rtol=1e-12, atol=1e-12)
+                                   rtol=1e-5, atol=1e-5)
 
 
 def test_a_users_scores_do_not_depend_on_the_batch() -> None:
@@ -46,4 +47,4 @@ def test_all_dense_or_all_sparse(min_fill: float) -> None:
     filled = int((np.diff(weights.indptr) > 0).sum())   # an empty row is never dense
     assert split.rows.size == (filled if min_fill == 0.0 else 0)
     x = sparse.csr_matrix((rng.random((5, 80)) < 0.3).astype(float))
-    np.testing.assert_allclose(split.left_product(x), (x @ weights).toarray(), atol=1e-12)
+    np.testing.assert_allclose(split.left_product(x), (x @ weights).toarray(), atol=1e-5)
