@@ -12,7 +12,7 @@ from the training data: first each user's first request (its ranked list is comp
 when the model has more users than the service precomputes), then the same users again
 (their lists cached). Then ``engine.similar_items`` for as many distinct movies (after one
 warm-up call, which builds the similarity index) and ``engine.recommend_new_user`` with five
-liked movies drawn at random. Beside it, the same two measurements of the ML-100K champion that
+liked movies drawn at random. Beside it, the same measurements of the ML-100K champion that
 `make run` leaves in this checkout, when there is one. Prints a Markdown table; nothing is
 written.
 """

@@ -93,6 +93,16 @@ def log_popularity(seen: sparse.spmatrix) -> NDArray[np.float64]:
     return np.log1p(np.diff(sparse.csc_matrix(seen).indptr).astype(np.float64))
 
 
+def _masked_top_k(
+    scores: NDArray[np.float64], k: int, exclude: sparse.csr_matrix | NDArray[np.bool_] | None,
+    candidate_mask: NDArray[np.bool_] | None,
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """``top_k`` over the items of ``candidate_mask`` only (all items when ``None``)."""
+    if candidate_mask is not None:
+        scores = np.where(candidate_mask[None, :], scores, np.nan)
+    return top_k(scores, k, exclude)
+
+
 class BaseRecommender(ABC):
     """Shared behaviour of every model; subclasses implement the ``_`` hooks.
 
@@ -275,10 +285,7 @@ class BaseRecommender(ABC):
         exclude: sparse.csr_matrix | NDArray[np.bool_] | None,
         candidate_mask: NDArray[np.bool_] | None,
     ) -> pd.DataFrame:
-        if candidate_mask is not None:
-            scores = np.where(candidate_mask[None, :], scores, np.nan)
-        idx, val = top_k(scores, k, exclude)
-        return self._frame(users, idx, val)
+        return self._frame(users, *_masked_top_k(scores, k, exclude, candidate_mask))
 
     def _frame(self, users: Sequence[int], idx: NDArray[np.int64],
                val: NDArray[np.float64]) -> pd.DataFrame:
@@ -315,12 +322,9 @@ class BaseRecommender(ABC):
         val = np.empty((len(user_index), k))
         for start in range(0, len(user_index), BATCH):
             batch = user_index[start : start + BATCH]
-            scores = self._score_users(batch)
-            if candidate_mask is not None:
-                scores = np.where(candidate_mask[None, :], scores, np.nan)
             exclude = self.seen_[batch] if exclude_seen else None
-            idx[start : start + len(batch)], val[start : start + len(batch)] = \
-                top_k(scores, k, exclude)
+            idx[start : start + len(batch)], val[start : start + len(batch)] = _masked_top_k(
+                self._score_users(batch), k, exclude, candidate_mask)
         return idx, val
 
     def _candidate_mask(self, candidates: ArrayLike | None) -> NDArray[np.bool_] | None:

@@ -32,9 +32,7 @@ class ItemSimilarity:
             self._by_feature = sparse.csr_matrix(self._sparse.T)
             self._dense: NDArray[np.float64] | None = None
         else:
-            dense = np.asarray(vectors, dtype=np.float64)
-            norms = np.linalg.norm(dense, axis=1, keepdims=True)
-            self._dense = np.divide(dense, norms, out=np.zeros_like(dense), where=norms > 0)
+            self._dense = unit_rows(vectors)
             self._sparse = None
 
     def of(self, item: int) -> NDArray[np.float64]:
@@ -43,3 +41,10 @@ class ItemSimilarity:
             return self._dense @ self._dense[item]
         assert self._sparse is not None
         return np.asarray((self._sparse[item] @ self._by_feature).toarray()).ravel()
+
+
+def unit_rows(vectors: NDArray[np.floating]) -> NDArray[np.float64]:
+    """The rows of dense ``vectors`` scaled to unit length (an all-zero row stays zero)."""
+    dense = np.asarray(vectors, dtype=np.float64)
+    norms = np.linalg.norm(dense, axis=1, keepdims=True)
+    return np.divide(dense, norms, out=np.zeros_like(dense), where=norms > 0)

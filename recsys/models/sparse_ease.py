@@ -51,8 +51,8 @@ def top_cooccurring(x: sparse.csr_matrix, k: int) -> tuple[NDArray[np.int32], ND
 
     The cosine, not the raw count: the most co-rated movies of any movie are the most
     popular ones, which tell least about it. With the same 200 neighbours sparse EASE came
-    within 0.7% / 1.4% of exact EASE^R's NDCG@10 on ML-100K / ml-latest-small by cosine,
-    against 1.8% / 2.7% by count (benchmarks/results/sparse_ease.md)."""
+    within 0.9% / 1.4% of exact EASE^R's NDCG@10 on ML-100K / ml-latest-small by cosine,
+    against 1.8% / 2.9% by count (benchmarks/results/sparse_ease.md)."""
     n_items = x.shape[1]
     k = min(k, n_items - 1)
     xt = sparse.csr_matrix(x.T, dtype=np.float32)

@@ -27,6 +27,7 @@ from scipy import sparse
 from recsys.models.base import BaseRecommender
 from recsys.models.ease import EASE
 from recsys.models.item_knn import ItemKNN, top_n_similarities
+from recsys.models.similarity import unit_rows
 from recsys.models.sparse_ease import SparseEASE
 
 #: History movies named per recommendation.
@@ -125,11 +126,9 @@ def _top(candidates: NDArray[np.int64], contrib: NDArray[np.float64]) -> list[in
 
 def _unit_rows(vectors: object) -> NDArray[np.float64] | None:
     """``vectors`` scaled to unit length when they are dense and at most ``MAX_VECTOR_DIM``
-    wide (zero vectors stay zero); ``None`` otherwise."""
+    wide; ``None`` otherwise."""
     if not isinstance(vectors, np.ndarray) or vectors.ndim != 2:
         return None
     if not 0 < vectors.shape[1] <= MAX_VECTOR_DIM:
         return None
-    dense = np.asarray(vectors, dtype=np.float64)
-    norms = np.linalg.norm(dense, axis=1, keepdims=True)
-    return np.divide(dense, norms, out=np.zeros_like(dense), where=norms > 0)
+    return unit_rows(vectors)
