@@ -6,7 +6,8 @@ variant's fit, and the growth exponent. Writes benchmarks/results/scale.md and s
 
 Each size runs in its own project folder under ``--work`` (a synthetic set written with
 `movierec data synth`, registered with `movierec data add`, then `movierec run --dataset
-synth-N --profile large --skip-package`). The RSS of the whole process tree is sampled
+synth-N --profile large`, which builds the champion's Bento into a BentoML store in the
+project folder). The RSS of the whole process tree is sampled
 every half second and attributed to the step whose Prefect flow was running at the time
 (steps from the flows' start and finish log lines); a variant's fit time is its
 ``fit_seconds`` in the leaderboard. Not a timed test: figures depend on the machine.
@@ -80,14 +81,14 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _run(cmd: list[str], cwd: Path, log: Path) -> tuple[int, float, float, list[float],
-                                                        list[tuple[float, int]]]:
+def _run(cmd: list[str], cwd: Path, log: Path, env: dict[str, str]
+         ) -> tuple[int, float, float, list[float], list[tuple[float, int]]]:
     """Exit code, wall seconds, CPU seconds of the process tree (user + system of every
     reaped descendant), the 1-minute load averages seen, and the RSS samples."""
     start, cpu = time.time(), _children_cpu()
     loads: list[float] = []
     with log.open("w") as out:
-        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
         with TreeSampler(proc.pid) as sampler:
             while True:
                 loads.append(os.getloadavg()[0])
@@ -124,12 +125,13 @@ def _measure(label: str, folder: Path, dataset: str, profile: str | None,
     if source is not None:
         subprocess.run([MOVIEREC, "data", "add", dataset, "--source", str(source)], cwd=folder,
                        check=True, capture_output=True)
-    cmd = [MOVIEREC, "run", "--dataset", dataset, "--skip-package",
+    cmd = [MOVIEREC, "run", "--dataset", dataset,
            "--tracking-uri", f"sqlite:///{folder / 'mlflow.db'}"]
     if profile:
         cmd += ["--profile", profile]
     day = datetime.now()
-    code, wall, cpu, loads, samples = _run(cmd, folder, folder / "run.log")
+    env = {**os.environ, "BENTOML_HOME": str(folder / "bentoml")}  # the Bento stays here
+    code, wall, cpu, loads, samples = _run(cmd, folder, folder / "run.log", env)
     steps = _steps(folder / "run.log", day)
     rows: dict[str, dict[str, float]] = {}
     for step, (start, end) in steps.items():
@@ -159,7 +161,7 @@ def _report(results: list[dict[str, Any]], sizes: dict[str, int], out: Path) -> 
     lines = ["# Scale benchmark", "",
              "`python benchmarks/scale.py` on the shared 2-core, 24 GiB machine (other "
              "sessions' jobs ran at the same time: absolute times are noisy). `movierec run "
-             "--profile large --skip-package` on synthetic sets (`movierec data synth`, seed 0), "
+             "--profile large` on synthetic sets (`movierec data synth`, seed 0), "
              "RSS summed over the run's process tree, sampled every 0.5 s.", "",
              "| run | exit | wall s | CPU s | mean load (1 min) | peak RSS GB |",
              "|:--|--:|--:|--:|--:|--:|"]

@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from bentos.model_source import (
+    DATASET_LABEL,
     load_registry_version,
     model_from_folder,
     model_from_registry,
@@ -63,7 +64,7 @@ def _registered_version(model_name: str, version: str, tracking_uri: str | None)
 
 def capture_model(model_dir: str | Path | None = None, items: str | Path | None = None, *,
                   model_version: str | None = None, tracking_uri: str | None = None,
-                  params_path: str | Path | None = None) -> str:
+                  params_path: str | Path | None = None, dataset: str | None = None) -> str:
     """Save the model to serve (and its items table) into the BentoML model store; its tag.
 
     Args:
@@ -75,11 +76,12 @@ def capture_model(model_dir: str | Path | None = None, items: str | Path | None 
             the environment is left as it was.
         params_path: the parameter file whose ``serve:`` section names the registered
             model and alias (default ``params.yaml`` of the project).
+        dataset: the dataset whose registered model is captured (default ``data.dataset``
+            of ``params_path``): a pipeline run with ``--dataset`` captures that dataset's.
     """
     import bentoml
 
-
-    config, data = load_serve_config(params_path or ROOT / "params.yaml")
+    config, data = load_serve_config(params_path or ROOT / "params.yaml", dataset)
     folder = model_dir or (None if model_version else os.environ.get("MOVIEREC_MODEL_DIR"))
     info: ModelInfo | None
     with _tracking_uri(tracking_uri):
@@ -113,18 +115,24 @@ def capture_model(model_dir: str | Path | None = None, items: str | Path | None 
 
 def build_bento(model_dir: str | Path | None = None, items: str | Path | None = None,
                 version: str | None = None, *, model_version: str | None = None,
-                tracking_uri: str | None = None, params_path: str | Path | None = None) -> str:
+                tracking_uri: str | None = None, params_path: str | Path | None = None,
+                dataset: str | None = None) -> str:
     """Capture the model and build the Bento; returns the Bento tag (``movierec:<version>``).
 
-    ``version`` is the Bento's own version; ``model_version``, ``tracking_uri`` and
-    ``params_path`` choose the model as in ``capture_model``.
+    ``version`` is the Bento's own version; ``model_version``, ``tracking_uri``,
+    ``params_path`` and ``dataset`` choose the model as in ``capture_model``. The Bento
+    carries the project's ``params.yaml``, whose ``data.dataset`` may be another dataset's:
+    its ``dataset`` label names the one it was built for, and its service serves that one.
     """
     import bentoml
 
+    dataset = load_serve_config(params_path or ROOT / "params.yaml", dataset)[1]["dataset"]
     model_tag = capture_model(model_dir, items, model_version=model_version,
-                              tracking_uri=tracking_uri, params_path=params_path)
+                              tracking_uri=tracking_uri, params_path=params_path,
+                              dataset=dataset)
     spec = yaml.safe_load(BENTOFILE.read_text())
     spec["models"] = [model_tag]
+    spec["labels"] = {**spec.get("labels", {}), DATASET_LABEL: dataset}
     with tempfile.TemporaryDirectory(prefix="movierec-bentofile-") as tmp:
         bentofile = Path(tmp) / "bentofile.yaml"
         bentofile.write_text(yaml.safe_dump(spec, sort_keys=False))

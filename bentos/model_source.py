@@ -28,6 +28,8 @@ from recsys.tracking.mlflow_runs import resolve_tracking_uri
 from recsys.tracking.registry import RegistryError, load_champion, load_version
 
 logger = logging.getLogger("movierec.serving")
+#: The Bento label naming the dataset a Bento was built for (``bentos.build``).
+DATASET_LABEL = "dataset"
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -118,18 +120,32 @@ def model_from_registry(model_name: str, alias: str) -> ModelInfo | None:
         return None
 
 
+def bento_manifest(here: Path = Path(__file__)) -> dict[str, Any] | None:
+    """The ``bento.yaml`` of the built Bento this module runs from; ``None`` from a source
+    checkout."""
+    for parent in here.resolve().parents[:3]:
+        manifest = parent / "bento.yaml"
+        if manifest.is_file():
+            return yaml.safe_load(manifest.read_text()) or {}
+    return None
+
+
+def bento_dataset(here: Path = Path(__file__)) -> str | None:
+    """The dataset the built Bento this module runs from was built for (its
+    ``DATASET_LABEL``); ``None`` from a source checkout or a Bento built without one."""
+    labels = (bento_manifest(here) or {}).get("labels") or {}
+    return str(labels[DATASET_LABEL]) if DATASET_LABEL in labels else None
+
+
 def bento_model_tag(model_name: str, here: Path = Path(__file__)) -> str | None:
     """The tag of ``model_name`` in the built Bento this module runs from (its
     ``bento.yaml``); ``None`` from a source checkout, where the store's latest model may have
     been left by any other checkout or run on the machine."""
-
-    for parent in here.resolve().parents[:3]:
-        manifest = parent / "bento.yaml"
-        if manifest.is_file():
-            info = yaml.safe_load(manifest.read_text()) or {}
-            tags = [str(m.get("tag", "")) for m in info.get("models") or []]
-            return next((t for t in tags if t.split(":")[0] == model_name), None)
-    return None
+    info = bento_manifest(here)
+    if info is None:
+        return None
+    tags = [str(m.get("tag", "")) for m in info.get("models") or []]
+    return next((t for t in tags if t.split(":")[0] == model_name), None)
 
 
 def model_from_bento_store(model_name: str, tag: str | None = None) -> ModelInfo | None:

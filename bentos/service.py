@@ -30,7 +30,7 @@ import bentoml
 from threadpoolctl import threadpool_limits
 
 from bentos.api import ENDPOINTS, EngineHolder, build_app
-from bentos.model_source import read_items, resolve_items_path, resolve_model
+from bentos.model_source import bento_dataset, read_items, resolve_items_path, resolve_model
 from bentos.probes import ReadinessProbe
 from bentos.reload import Reloader, reload_interval
 from bentos.web import page_routes
@@ -65,7 +65,8 @@ def build_engine(config: ServeConfig, data: dict[str, object]) -> Recommendation
     )
 
 
-CONFIG, DATA = load_serve_config()
+# a built Bento serves the dataset it was built for, whatever its params.yaml's data.dataset
+CONFIG, DATA = load_serve_config(dataset=bento_dataset())
 MAX_BODY_BYTES = int(os.environ.get("MOVIEREC_MAX_BODY_BYTES") or CONFIG.max_body_bytes)
 holder = EngineHolder()
 api = build_app(holder, MAX_BODY_BYTES)

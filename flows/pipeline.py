@@ -226,7 +226,7 @@ def pipeline(
     if skip_package:
         logger.info("packaging skipped (--skip-package)")
     else:
-        bento = package(decision.get("champion_after"), uri, params_path, tables.items)
+        bento = package(decision.get("champion_after"), uri, params_path, tables.items, dataset)
 
     incoming = incoming_path(dataset)
     current = str(incoming) if incoming.is_file() else split.test

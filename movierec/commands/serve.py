@@ -42,7 +42,7 @@ def bentoml_command(target: str, host: str, port: int) -> list[str]:
 
 
 def check_inputs(model_dir: Path | None, items: Path | None, availability: str | None,
-                 from_bento: bool = False) -> None:
+                 from_bento: bool = False, dataset: str | None = None) -> None:
     """Load the model, items and catalogue the service would load, and check that the
     model's movies are the items table's; fail with one line if anything is wrong (inside
     BentoML the error would restart the worker forever)."""
@@ -54,7 +54,7 @@ def check_inputs(model_dir: Path | None, items: Path | None, availability: str |
     from recsys.serving.model import CatalogueMismatch, check_catalogue
 
     with user_errors(RuntimeError, AvailabilityError, CatalogueMismatch):
-        config, data = load_serve_config()
+        config, data = load_serve_config(dataset=dataset)
         info = None
         if model_dir is not None:
             info = model_from_folder(model_dir)
@@ -139,9 +139,15 @@ def serve(
     bento: Annotated[
         str | None, typer.Option(help="Serve a built Bento (e.g. movierec:latest) instead.")
     ] = None,
+    dataset: Annotated[
+        str | None,
+        typer.Option(help="Serve this dataset's champion (default: data.dataset in "
+                     "params.yaml; a built Bento serves the dataset it was built for)."),
+    ] = None,
 ) -> None:
     """Start the recommendation service (POST /recommend, GET /model, ...) until Ctrl+C."""
     from recsys.params import section
+    from recsys.serving.config import DATASET_ENV
 
     env = dict(os.environ)
     check_inputs(
@@ -149,9 +155,10 @@ def serve(
         items or (Path(env["MOVIEREC_ITEMS"]) if env.get("MOVIEREC_ITEMS") else None),
         availability,
         from_bento=bento is not None,
+        dataset=dataset,
     )
     for name, value in (("MOVIEREC_MODEL_DIR", model_dir), ("MOVIEREC_ITEMS", items),
-                        ("MOVIEREC_AVAILABILITY", availability)):
+                        ("MOVIEREC_AVAILABILITY", availability), (DATASET_ENV, dataset)):
         if value is not None:
             env[name] = str(value)
     if port is None:

@@ -12,6 +12,8 @@ from recsys.availability.provider import DEFAULT_REGION
 from recsys.tracking.registry import MODEL_NAME, registered_name
 
 MODEL_ALIAS = "champion"
+#: Serve this dataset's champion instead of ``data.dataset``'s (``movierec serve --dataset``).
+DATASET_ENV = "MOVIEREC_DATASET"
 
 
 class ServeConfig(BaseModel):
@@ -64,15 +66,18 @@ class ServeConfig(BaseModel):
     port: int = Field(3000, ge=1, le=65535)
 
 
-def load_serve_config(params_path: str | Path | None = None) -> tuple[ServeConfig, dict[str, Any]]:
+def load_serve_config(params_path: str | Path | None = None, dataset: str | None = None
+                      ) -> tuple[ServeConfig, dict[str, Any]]:
     """``(serve config, data section)`` of the validated ``params.yaml``
-    (``$MOVIEREC_PARAMS`` overrides the path)."""
+    (``$MOVIEREC_PARAMS`` overrides the path) for ``dataset`` (else ``$MOVIEREC_DATASET``,
+    else ``data.dataset``): one champion per dataset, so the dataset names the registered
+    model to serve and, in the data section, where its tables are."""
     # recsys.params composes ServeConfig into its tree, so it is imported here, not on top
     from recsys.params import load
 
     path = params_path or os.environ.get("MOVIEREC_PARAMS", "params.yaml")
     params = load(path)
-    # one champion per dataset: serve the registered model of the dataset in data:
+    chosen = dataset or os.environ.get(DATASET_ENV) or params.data.dataset
     serve = params.serve.model_copy(
-        update={"model_name": registered_name(params.serve.model_name, params.data.dataset)})
-    return serve, params.data.model_dump()
+        update={"model_name": registered_name(params.serve.model_name, chosen)})
+    return serve, {**params.data.model_dump(), "dataset": chosen}
