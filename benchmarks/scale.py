@@ -7,10 +7,10 @@ variant's fit, and the growth exponent. Writes benchmarks/results/scale.md and s
 Each size runs in its own project folder under ``--work`` (a synthetic set written with
 `movierec data synth`, registered with `movierec data add`, then `movierec run --dataset
 synth-N --profile large`, which builds the champion's Bento into a BentoML store in the
-project folder). The RSS of the whole process tree is sampled
-every half second and attributed to the step whose Prefect flow was running at the time
-(steps from the flows' start and finish log lines); a variant's fit time is its
-``fit_seconds`` in the leaderboard. Not a timed test: figures depend on the machine.
+project folder). The RSS of the whole process tree is sampled every half second and
+attributed to the step whose Prefect flow was running at the time (steps from the flows'
+start and finish log lines); a variant's fit time is its ``fit_seconds`` in the
+leaderboard. Not a timed test: figures depend on the machine.
 """
 
 from __future__ import annotations
