@@ -1,7 +1,8 @@
 """Hindsight matrices for the on-drift rule: which batches a retrain pays on.
 
 ``matrix`` fits the champion's variant at every batch boundary of a replay (as
-``recsys.monitoring.simulation.simulate`` cuts it) and scores each fit on every later batch,
+``recsys.monitoring.simulation.simulate`` cuts it) and scores each fit on every later batch
+as served (users who rated since the fit from their whole history),
 with the on-drift signals of each (fit, batch) pair: the unlearnt ratings since the fit
 (``recsys.monitoring.staleness``) and the drifted like-with-like statistics
 (``recsys.monitoring.trigger``). Any retraining schedule's mean NDCG@10 is then a look-up,
@@ -33,7 +34,7 @@ from recsys.data.schema import TIMESTAMP
 from recsys.monitoring.budget import RetrainBudget, drift_is_urgent
 from recsys.monitoring.drift import MonitorConfig
 from recsys.monitoring.features import first_genre
-from recsys.monitoring.simulation import batch_ndcg, fitter
+from recsys.monitoring.simulation import batch_ndcg, fitter, served_histories
 from recsys.monitoring.staleness import unlearnt_rows
 from recsys.monitoring.trigger import DAY, calibrate, score_batch
 from recsys.params import section
@@ -63,7 +64,8 @@ def matrix(args: argparse.Namespace) -> None:
             scores = score_batch(data, batch, calibration, genre, weights=config.column_weights,
                                  z_threshold=config.z_threshold, seed=args.seed)
             pairs.append({
-                "fit": b, "batch": j, "ndcg": batch_ndcg(model, batch),
+                "fit": b, "batch": j,
+                "ndcg": batch_ndcg(model, batch, recent=served_histories(ordered, span, b, j)),
                 "unlearnt_spans": unlearnt_rows(data, ordered[(span >= b) & (span <= j)])
                 / max(calibration.span_rows, 1.0),
                 "drifted": [name for name, score in scores.items() if score.drifted]

@@ -8,6 +8,9 @@ compares it with what is served; on a change it loads the new model, prepares it
 catalogue check, ranked lists, explainer) while the old one keeps answering, then swaps
 in one assignment. A model that fails to load or is refused keeps the old one serving;
 the failure is logged and shown on ``/readyz`` and ``/model`` until a later load works.
+
+Each check also re-reads the monitor's recent histories (``recsys.serving.recent``) when
+the table's modification time moved, so a user's new ratings count without a restart.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from recsys.serving.config import ServeConfig
 from recsys.serving.engine import RecommendationEngine
 from recsys.serving.heap import settle
 from recsys.serving.model import ModelInfo
+from recsys.serving.recent import RecentHistories
 
 logger = logging.getLogger("movierec.serving")
 
@@ -46,6 +50,14 @@ def folder_identity(folder: Path) -> str:
     return f"{real}:{stamp}"
 
 
+def recent_identity(path: Path | None) -> int | None:
+    """What identifies the recent-histories table's content (``None``: no table)."""
+    try:
+        return None if path is None else path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
+
+
 class Reloader:
     """Watches the source the engine's model came from.
 
@@ -56,10 +68,12 @@ class Reloader:
     """
 
     def __init__(self, engine: RecommendationEngine, config: ServeConfig,
-                 folder: Path | None = None) -> None:
+                 folder: Path | None = None, *, recent: Path | None = None) -> None:
         self.engine = engine
         self.config = config
         self.folder = folder
+        self.recent = recent
+        self._recent_seen = recent_identity(recent)
         self.registry = folder is None and engine.model.source.startswith("models:/")
         self._seen = self._identity()
         self._lock = threading.Lock()
@@ -79,8 +93,10 @@ class Reloader:
         return load_registry_version(self.config.model_name, alias=self.config.alias)
 
     def check(self) -> dict[str, Any]:
-        """Swap to the source's current model if it changed; what happened."""
+        """Swap to the source's current model if it changed, and re-read the recent
+        histories if they did; what happened to the model."""
         with self._lock:
+            self._check_recent()
             before = self.engine.model.version
             try:
                 identity = self._identity()
@@ -99,6 +115,20 @@ class Reloader:
             logger.info("swapped model %s -> %s", before, served.info.version)
             return {"swapped": True, "version": served.info.version, "previous": before,
                     "error": None}
+
+    def _check_recent(self) -> None:
+        identity = recent_identity(self.recent)
+        if self.recent is None or identity == self._recent_seen:
+            return
+        try:
+            recent = RecentHistories.read(self.recent)
+        except Exception:  # noqa: BLE001 - a half-written or broken table keeps the last one
+            logger.exception("recent histories %s not read; serving the previous ones",
+                             self.recent)
+            return
+        self.engine.set_recent(recent)
+        self._recent_seen = identity
+        logger.info("serving %d users from their recent histories", len(recent))
 
     def _failed(self, message: str, version: str) -> dict[str, Any]:
         logger.error("model reload failed, still serving %s: %s", version, message)

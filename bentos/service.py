@@ -35,11 +35,13 @@ from bentos.probes import ReadinessProbe
 from bentos.reload import Reloader, reload_interval
 from bentos.web import page_routes
 from recsys.availability.breaker import CircuitBreaker
+from recsys.monitoring.incoming import recent_path
 from recsys.serving.availability import load_availability
 from recsys.serving.config import ServeConfig, load_serve_config
 from recsys.serving.engine import RecommendationEngine
 from recsys.serving.heap import settle
 from recsys.serving.inference_log import InferenceLog
+from recsys.serving.recent import RecentHistories
 
 logger = logging.getLogger("movierec.serving")
 
@@ -62,7 +64,16 @@ def build_engine(config: ServeConfig, data: dict[str, object]) -> Recommendation
         default_region=config.region, networked=availability.networked,
         budget_seconds=config.availability_budget_ms / 1000,
         breaker=CircuitBreaker(config.breaker_failures, config.breaker_cooldown_seconds),
+        recent=RecentHistories.read(recent_histories_path(config, data)),
     )
+
+
+def recent_histories_path(config: ServeConfig, data: dict[str, object]) -> Path:
+    """Where the monitor keeps the whole histories of the users who rated since the
+    champion's training data: ``$MOVIEREC_RECENT_HISTORIES``, else
+    ``serve.recent_histories``, else the dataset's default."""
+    chosen = os.environ.get("MOVIEREC_RECENT_HISTORIES") or config.recent_histories
+    return Path(chosen) if chosen else recent_path(str(data["dataset"]))
 
 
 # a built Bento serves the dataset it was built for, whatever its params.yaml's data.dataset
@@ -95,7 +106,8 @@ class MovieRecommender:
         threadpool_limits(1)
         self.engine = build_engine(CONFIG, DATA)
         folder = os.environ.get("MOVIEREC_MODEL_DIR")
-        self.reloader = Reloader(self.engine, CONFIG, Path(folder) if folder else None)
+        self.reloader = Reloader(self.engine, CONFIG, Path(folder) if folder else None,
+                                 recent=recent_histories_path(CONFIG, DATA))
         holder.engine, holder.reload = self.engine, self.reloader.check
         # everything loaded so far lives as long as the process: out of the collector's
         # full passes (a 100-300 ms stop each, the whole p99 before)

@@ -7,7 +7,8 @@ the pipeline's own monitor step all run this flow, against one reference
 trained on plus the batches retrains have learnt from). A batch joins those batches only
 when its retrain completes; a batch that does not retrain is kept as pending
 (``data/incoming/<dataset>/pending.parquet``): it counts towards how stale the champion is
-and the next retrain learns from it.
+and the next retrain learns from it; until then the service scores its users from their
+whole histories (``data/incoming/<dataset>/recent.parquet``, ``recsys.serving.recent``).
 """
 
 from __future__ import annotations
@@ -27,10 +28,12 @@ from recsys.monitoring.drift import DEFAULT_REPORT_DIR, MonitorConfig, decide
 from recsys.monitoring.features import comparable_served_lists, serving_reference
 from recsys.monitoring.incoming import (
     add_pending,
+    clear_pending,
     incoming_path,
     monitoring_reference,
     pending_path,
     read_pending,
+    recent_path,
     staged_batch,
 )
 from recsys.monitoring.served_log import read_inference_log
@@ -131,7 +134,7 @@ def retrain(dataset: str, current_path: str, params_path: str,
         if not state.is_completed():
             raise RetrainError(f"retraining pipeline {state.name.lower()}: {state.message}; "
                                "the batch was not added to the incoming data")
-    pending.unlink(missing_ok=True)
+    clear_pending(dataset)
     summary = state.result()
     return {"mlflow_run_id": summary.get("mlflow_run_id"), "decision": summary.get("decision"),
             "tracking_uri": summary.get("tracking_uri")}
@@ -236,7 +239,9 @@ def monitor(
     elif payload["retrain"]:
         payload["retrain_run"] = None
     elif not decide_only and reference_path is None:
-        add_pending(pending_path(dataset), read_ratings(Path(current_path)))
+        add_pending(pending_path(dataset), read_ratings(Path(current_path)),
+                    reference=monitoring_reference(dataset, Path(processed_dir)),
+                    recent=recent_path(dataset))
     logger.info("%s: %s", "drift" if payload["drift_detected"] else "no drift",
                 payload["reason"])
     record(payload, report_dir)

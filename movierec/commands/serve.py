@@ -146,8 +146,7 @@ def serve(
     ] = None,
 ) -> None:
     """Start the recommendation service (POST /recommend, GET /model, ...) until Ctrl+C."""
-    from recsys.params import section
-    from recsys.serving.config import DATASET_ENV
+    from recsys.serving.config import DATASET_ENV, load_serve_config
 
     env = dict(os.environ)
     check_inputs(
@@ -162,10 +161,8 @@ def serve(
         if value is not None:
             env[name] = str(value)
     if port is None:
-        with user_errors():
-            port = int(section("serve").get("port", 3000))
-        if not 1 <= port <= 65535:
-            fail(f"serve.port in params.yaml must be in 1..65535, got {port}")
+        with user_errors():  # the typed serve section bounds the port (1..65535)
+            port = load_serve_config(dataset=dataset)[0].port
     console.print(f"[green]serving[/] {bento or SERVICE} on http://{host}:{port} "
                   "(GET /model, POST /recommend; Ctrl+C stops)")
     code = run_until_stopped(bentoml_command(bento or SERVICE, host, port), env)

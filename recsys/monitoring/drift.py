@@ -49,6 +49,7 @@ from recsys.monitoring.trigger import (
     quality_drop,
     score_batch,
 )
+from recsys.serving.recent import pending_histories
 
 DEFAULT_REPORT_DIR = Path("reports/drift")
 DEFAULT_WORKSPACE = Path(".movierec/evidently")
@@ -297,7 +298,8 @@ def decide(
                     if refit is not None else None)
 
         quality = quality_drop(champion, reference, current, baseline,
-                               z_threshold=config.quality_z, min_rows=config.min_batch_rows)
+                               z_threshold=config.quality_z, min_rows=config.min_batch_rows,
+                               recent=pending_histories(reference, pending, current))
     stale = staleness(champion, reference, current.iloc[:0] if pending is None else pending,
                       current, calibration, max_spans=config.staleness_spans,
                       max_refresh_gap=config.refresh_gap)

@@ -17,6 +17,7 @@ import pandas as pd
 
 from recsys.data.interactions import read_ratings
 from recsys.data.prepare import merge_new_ratings
+from recsys.serving.recent import whole_histories
 
 INCOMING_DIR = Path("data/incoming")
 #: Where the scheduled monitor looks for the newest batch of a dataset.
@@ -40,19 +41,40 @@ def pending_path(dataset: str, root: Path = INCOMING_DIR) -> Path:
     return root / dataset / "pending.parquet"
 
 
+def recent_path(dataset: str, root: Path = INCOMING_DIR) -> Path:
+    """Where the whole histories of the users with pending ratings are kept: the service
+    scores those users from them (``recsys.serving.recent``)."""
+    return root / dataset / "recent.parquet"
+
+
 def read_pending(path: Path) -> pd.DataFrame | None:
     """The pending ratings (``None`` when there are none)."""
     return read_ratings(path) if path.is_file() else None
 
 
-def add_pending(path: Path, batch: pd.DataFrame) -> None:
+def add_pending(path: Path, batch: pd.DataFrame, *, reference: pd.DataFrame | None = None,
+                recent: Path | None = None) -> None:
     """Keep ``batch`` as pending: the next retrain learns from it, and until then it counts
-    towards how stale the champion is (``recsys.monitoring.staleness``)."""
+    towards how stale the champion is (``recsys.monitoring.staleness``). With ``recent``,
+    the whole histories of the pending users (their ``reference`` ratings plus the pending
+    ones) are written there too, for the service."""
     earlier = read_pending(path)
     merged = batch if earlier is None else merge_new_ratings(earlier, batch)
+    _replace(path, merged)
+    if recent is not None and reference is not None:
+        _replace(recent, whole_histories(reference, merged))
+
+
+def clear_pending(dataset: str, root: Path = INCOMING_DIR) -> None:
+    """A retrain learnt the pending ratings: drop them and the histories built on them."""
+    pending_path(dataset, root).unlink(missing_ok=True)
+    recent_path(dataset, root).unlink(missing_ok=True)
+
+
+def _replace(path: Path, frame: pd.DataFrame) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     staged = path.with_suffix(".tmp.parquet")
-    merged.to_parquet(staged, index=False)
+    frame.to_parquet(staged, index=False)
     staged.replace(path)
 
 

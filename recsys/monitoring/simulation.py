@@ -2,7 +2,9 @@
 
 The ratings are cut into batches of ``span_days`` after an initial training period. Four
 policies are compared on the same batches, each batch scored (NDCG@10, the batch's ratings
-being the relevant items) before it is learnt from:
+being the relevant items) before it is learnt from, as the service serves it: users who
+rated since the policy's model was trained are scored from their whole history
+(``recsys.serving.recent``), the others from the model's trained rows:
 
 - ``never``: trained once on the initial period;
 - ``every_batch``: retrained on everything seen before each batch (the upper bound);
@@ -48,6 +50,7 @@ from recsys.monitoring.trigger import (
     score_batch,
     span_index,
 )
+from recsys.serving.recent import RecentHistories, pending_histories
 
 POLICIES = ("never", "every_batch", "on_drift", "on_quality")
 Fit = Callable[[pd.DataFrame], BaseRecommender]
@@ -69,10 +72,21 @@ class SimulationResult:
                 "policies": {name: dict(self.policies[name]) for name in POLICIES}}
 
 
-def batch_ndcg(model: BaseRecommender, batch: pd.DataFrame, k: int = 10) -> float:
-    """Mean NDCG@k over the batch's users, the batch's items being the relevant ones."""
-    scores = batch_ndcg_per_user(model, batch, k)
+def batch_ndcg(model: BaseRecommender, batch: pd.DataFrame, k: int = 10,
+               recent: RecentHistories | None = None) -> float:
+    """Mean NDCG@k over the batch's users, the batch's items being the relevant ones (users
+    in ``recent`` scored from their whole history, as served)."""
+    scores = batch_ndcg_per_user(model, batch, k, recent)
     return float(scores.mean()) if scores.size else float("nan")
+
+
+def served_histories(ordered: pd.DataFrame, span: pd.Series, until: int, batch_span: int
+                     ) -> RecentHistories:
+    """What the service scores the batch's users from when its model learnt the spans
+    before ``until``: the whole histories of those who rated between then and the batch
+    (the monitor's pending ratings, ``recsys.serving.recent``)."""
+    return pending_histories(ordered[span < until], ordered[(span >= until) & (span < batch_span)],
+                             ordered[span == batch_span])
 
 
 def fitter(model: str, params: dict[str, Any] | None, items: pd.DataFrame | None,
@@ -159,7 +173,7 @@ def check(champion: Champion, batch: pd.DataFrame, genre: pd.Series, config: Mon
     drifted = [name for name, score in scores.items() if score.drifted]
     quality = quality_drop(champion.model, champion.data, batch, champion.quality,
                            z_threshold=config.quality_z, min_rows=config.min_batch_rows,
-                           seed=seed)
+                           seed=seed, recent=pending_histories(champion.data, pending, batch))
     stale = staleness(champion.model, champion.data,
                       batch.iloc[:0] if pending is None else pending, batch,
                       champion.calibration, max_spans=config.staleness_spans,
@@ -209,10 +223,15 @@ def simulate(
         row: dict[str, Any] = {
             "batch": int(s), "date": datetime.fromtimestamp(int(batch[TIMESTAMP].max()), UTC)
             .date().isoformat(), "rows": len(batch),
-            "ndcg_never": batch_ndcg(never.model, batch, k),
+            "ndcg_never": batch_ndcg(never.model, batch, k,
+                                     served_histories(ordered, span, never.until, s)),
             "ndcg_every_batch": batch_ndcg(every, batch, k),
-            "ndcg_on_drift": batch_ndcg(drift_champion.model, batch, k),
-            "ndcg_on_quality": batch_ndcg(quality_champion.model, batch, k),
+            "ndcg_on_drift": batch_ndcg(
+                drift_champion.model, batch, k,
+                served_histories(ordered, span, drift_champion.until, s)),
+            "ndcg_on_quality": batch_ndcg(
+                quality_champion.model, batch, k,
+                served_histories(ordered, span, quality_champion.until, s)),
         }
         on_drift = check(drift_champion, batch, genre, config, seed,
                          ordered[(span >= drift_champion.until) & (span < s)])

@@ -43,6 +43,7 @@ from scipy.spatial.distance import jensenshannon
 from scipy.stats import wasserstein_distance
 
 from recsys.data.schema import ITEM_ID, RATING, TIMESTAMP, USER_ID
+from recsys.serving.recent import RecentHistories, recommend_recent
 
 DAY = 24 * 3600
 #: Statistics of a batch that ``batch_statistics`` computes, in report order.
@@ -221,15 +222,26 @@ def score_batch(
 
 
 # -- quality ---------------------------------------------------------------------------------
-def batch_ndcg_per_user(model: Any, batch: pd.DataFrame, k: int = 10) -> np.ndarray:
+def batch_ndcg_per_user(model: Any, batch: pd.DataFrame, k: int = 10,
+                        recent: RecentHistories | None = None) -> np.ndarray:
     """NDCG@k of each of the batch's users, the batch's items being the relevant ones (the
-    model's own seen items are excluded, as when it serves)."""
+    model's own seen items are excluded, as when it serves). Users in ``recent`` are scored
+    from their whole history, as the service scores them (``recsys.serving.recent``)."""
     truth = batch.groupby(USER_ID)[ITEM_ID].apply(set)
     if truth.empty:
         return np.zeros(0)
-    recs = model.recommend(truth.index.to_numpy(), k=k).frame
+    grouped: dict[Any, pd.DataFrame] = {}
+    frozen = truth.index.to_numpy()
+    if recent:
+        for user in frozen:
+            fresh = recommend_recent(model, int(user), recent, k)
+            if fresh is not None:
+                grouped[user] = fresh.frame
+        frozen = np.array([u for u in frozen if u not in grouped], dtype=frozen.dtype)
+    if frozen.size:
+        recs = model.recommend(frozen, k=k).frame
+        grouped.update(dict(tuple(recs.groupby(USER_ID))))
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    grouped: dict[Any, pd.DataFrame] = dict(tuple(recs.groupby(USER_ID)))
     scores = np.zeros(len(truth))
     for n, (user, relevant) in enumerate(truth.items()):
         got = grouped.get(user)
@@ -320,11 +332,13 @@ def quality_drop(
     model: Any, model_ratings: pd.DataFrame, batch: pd.DataFrame,
     baseline: QualityBaseline | Callable[[], QualityBaseline | None] | None, *,
     z_threshold: float, min_rows: int = 100, k: int = 10, seed: int = 0, rounds: int = 200,
+    recent: RecentHistories | None = None,
 ) -> QualityCheck:
     """Whether the champion fell behind the trend baseline on ``batch`` by more than it did
     on the reference's spans: its gap below the expected level by more than
     ``z_threshold`` times the spread (the spans' spread and the batch's bootstrap error over
-    users, in quadrature). ``ndcg`` is the champion's own NDCG@k on the batch.
+    users, in quadrature). ``ndcg`` is the champion's own NDCG@k on the batch, as served
+    (users in ``recent`` from their whole history: ``recsys.serving.recent``).
 
     ``baseline`` may be a function that fits it (``quality_baseline``, one refit of the
     champion): it is called only when the batch has ``min_rows`` new pairs to score."""
@@ -338,7 +352,7 @@ def quality_drop(
     if baseline is None:
         return QualityCheck(None, float("nan"), float("nan"), False, 0,
                             "no quality baseline (reference too short)")
-    champion = batch_ndcg_per_user(model, fresh, k)
+    champion = batch_ndcg_per_user(model, fresh, k, recent)
     _, trend = trend_ndcg_per_user(model_ratings, fresh, k, seed)
     gap = champion - trend
     rng = np.random.default_rng(seed)

@@ -42,6 +42,11 @@ class ServeConfig(BaseModel):
             (0 = never; ``POST /admin/reload`` from loopback still reloads).
         workers: BentoML worker processes (``cpu_count`` = one per core).
         port: default port of ``movierec serve``.
+        recent_histories: whole histories of the users who rated since the champion's
+            training data, which the service scores them from (``recsys.serving.recent``;
+            written by the drift monitor); default
+            ``data/incoming/<dataset>/recent.parquet``. No file: every user is served
+            from the trained rows. Re-read when it changes, every ``reload_seconds``.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -64,6 +69,7 @@ class ServeConfig(BaseModel):
     reload_seconds: float = Field(30.0, ge=0)
     workers: Annotated[int, Field(ge=1)] | Literal["cpu_count"] = "cpu_count"
     port: int = Field(3000, ge=1, le=65535)
+    recent_histories: str | None = None
 
 
 def load_serve_config(params_path: str | Path | None = None, dataset: str | None = None

@@ -33,6 +33,7 @@ from recsys.serving.inference_log import InferenceLog, log_record
 from recsys.serving.lookup import AvailabilityLookup
 from recsys.serving.model import ModelInfo, check_catalogue
 from recsys.serving.ranking import RankedLists
+from recsys.serving.recent import RecentHistories, recommend_recent
 
 logger = logging.getLogger("movierec.serving")
 
@@ -96,6 +97,7 @@ class RecommendationEngine:
             request and a circuit breaker, and the engine must not run on an event loop.
         budget_seconds: availability time per request of a networked provider.
         breaker: circuit breaker of a networked provider.
+        recent: whole histories of the users who rated since the model's training data.
 
     Raises:
         CatalogueMismatch: the model does not match ``items``.
@@ -113,8 +115,12 @@ class RecommendationEngine:
         networked: bool = False,
         budget_seconds: float = DEFAULT_BUDGET_SECONDS,
         breaker: CircuitBreaker | None = None,
+        recent: RecentHistories | None = None,
     ) -> None:
         self.items = items
+        #: users who rated since the model's training data, served from their whole history
+        #: (``recsys.serving.recent``); replaced whole by ``set_recent``
+        self.recent = recent or RecentHistories()
         self.availability = availability
         self.hint = hint if availability is None else None
         self.log = log
@@ -153,6 +159,10 @@ class RecommendationEngine:
     def prepare(self, model: ModelInfo) -> Served:
         """Everything a request needs of ``model``, built beside the one being served."""
         return Served.prepare(model, self.items)
+
+    def set_recent(self, recent: RecentHistories) -> None:
+        """Serve these histories from the next request on (one reference assignment)."""
+        self.recent = recent
 
     def swap(self, served: Served) -> None:
         """Serve ``served`` from the next request on (one reference assignment)."""
@@ -271,9 +281,15 @@ class RecommendationEngine:
         candidates, note = self._platform_candidates(platforms, region)
         if not platforms:
             note = self._region_gap(region)
-        known = served.lists.knows(user_id)
+        recent = self.recent
+        # a user who rated since the model's training data is scored from the whole history
+        fresh = (recommend_recent(rec, user_id, recent, k, candidates)
+                 if exclude_seen and (candidates is None or candidates.size) else None)
+        known = fresh is not None or served.lists.knows(user_id)
         if candidates is not None and candidates.size == 0:
             index, scores = np.empty(0, np.int64), np.empty(0)
+        elif fresh is not None:
+            index, scores = self._ranked(served, fresh.frame)
         else:
             found = None
             if exclude_seen:
@@ -288,7 +304,11 @@ class RecommendationEngine:
         if not known:
             note = _join("unknown user: popularity fallback", note)
         because: list[list[int]] = [[] for _ in range(index.size)]  # no history to point at
-        if known:
+        if fresh is not None:
+            whole = rec.items_.index(recent.histories[user_id][0])
+            whole = whole[whole >= 0]
+            because = served.explainer.because(whole, np.ones(whole.size), index)
+        elif known:
             history, weights = served.explainer.history(int(rec.users_.index([user_id])[0]))
             because = served.explainer.because(history, weights, index)
         lookup = AvailabilityLookup(self, region)

@@ -58,6 +58,39 @@ def test_reference_batch_is_not_retrained(own_project: Path, tmp_path: Path,
     assert decision["drift_detected"] is False and decision["retrain"] is False
 
 
+def test_a_batch_that_does_not_retrain_is_served_from_the_whole_histories(
+        own_project: Path, tmp_path: Path, helpers: Any) -> None:
+    """A small batch (under monitor.min_batch_rows) is kept as pending, and the whole
+    histories of its users are written for the service (recsys.serving.recent)."""
+    from recsys.monitoring.incoming import clear_pending, pending_path, recent_path
+    from recsys.serving.recent import RecentHistories
+
+    project = own_project
+    ratings = _ratings(project)
+    users = ratings["user_id"].drop_duplicates().sample(20, random_state=5).tolist()
+    rows = []
+    for n, user in enumerate(users):
+        unseen = sorted(set(ratings["item_id"]) - set(ratings.loc[ratings["user_id"] == user,
+                                                                   "item_id"]))
+        rows += [(user, unseen[0], 4.0, 893_300_000 + n), (user, unseen[1], 2.0, 893_300_100 + n)]
+    batch = tmp_path / "small.csv"
+    pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"]).to_csv(batch,
+                                                                                    index=False)
+    try:
+        code, decision, output = _monitor(project, helpers, "--current", str(batch))
+        assert code == 0, output
+        assert decision is not None and decision["retrain"] is False
+        assert len(pd.read_parquet(project / pending_path("ml-100k"))) == 40
+        recent = RecentHistories.read(project / recent_path("ml-100k"))
+        assert sorted(recent.histories) == sorted(users)
+        for user in users:
+            whole = set(ratings.loc[ratings["user_id"] == user, "item_id"]) | {
+                r[1] for r in rows if r[0] == user}
+            assert set(recent.histories[user][0].tolist()) == whole
+    finally:  # the retrain test below starts from nothing pending
+        clear_pending("ml-100k", project / "data" / "incoming")
+
+
 def test_malformed_batch_is_rejected_and_nothing_retrained(
     own_project: Path, tmp_path: Path, helpers: Any
 ) -> None:

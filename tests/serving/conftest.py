@@ -102,6 +102,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, served_model_dir: Path, ml1
         "MOVIEREC_AVAILABILITY": str(streaming_dir),
         "MOVIEREC_INFERENCE_LOG": str(folder / "inference.jsonl"),
         "MOVIEREC_MAX_BODY_BYTES": "16384",
+        # no table at start: tests/serving/test_service.py writes one and reloads
+        "MOVIEREC_RECENT_HISTORIES": str(folder / "recent.parquet"),
     }
     with bentoml_serve(SERVICE, folder, env) as running:
         yield running

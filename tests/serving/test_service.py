@@ -70,6 +70,40 @@ def test_unknown_user_gets_cold_start(client: httpx.Client) -> None:
     assert "fallback" in body["note"]
 
 
+def test_users_who_rated_since_training_are_served_from_their_whole_history(
+        client: httpx.Client, server: RunningServer, ml100k: tuple[pd.DataFrame, ...]) -> None:
+    """The monitor's recent histories (``MOVIEREC_RECENT_HISTORIES``) are read on reload: a
+    visitor the model never saw is served from them (no cold start), a known user's new
+    ratings count at once, and removing the table serves the trained rows again."""
+    ratings = ml100k[0]
+    path = Path(str(server.output.parent / "recent.parquet"))
+    newcomer, known = 987_654, 3
+    extra = [50, 172, 181, 174, 127]
+    known_history = ratings[ratings["user_id"] == known]
+    before = _ok(client.post("/recommend", json={"user_id": known, "k": 10}))
+    fresh_items = [m["item_id"] for m in before["items"][:3]]
+    rows = [(newcomer, i, 5.0, 900_000_000 + n) for n, i in enumerate(extra)]
+    rows += [(known, i, 5.0, 900_000_100 + n) for n, i in enumerate(fresh_items)]
+    frame = pd.concat([known_history, pd.DataFrame(rows, columns=known_history.columns)],
+                      ignore_index=True)
+    try:
+        frame.to_parquet(path, index=False)
+        assert client.post("/admin/reload").status_code == 200
+        visitor = _ok(client.post("/recommend", json={"user_id": newcomer, "k": 5}))
+        assert visitor["cold_start"] is False and len(visitor["items"]) == 5
+        assert not {m["item_id"] for m in visitor["items"]} & set(extra)
+        assert all({b["item_id"] for b in m["because"]} <= set(extra) for m in visitor["items"])
+        after = _ok(client.post("/recommend", json={"user_id": known, "k": 10}))
+        # what the user rated since no longer comes back, and the list moved
+        assert not {m["item_id"] for m in after["items"]} & set(fresh_items)
+    finally:
+        path.unlink(missing_ok=True)
+    assert client.post("/admin/reload").status_code == 200
+    assert _ok(client.post("/recommend", json={"user_id": newcomer, "k": 5}))["cold_start"]
+    assert _ok(client.post("/recommend", json={"user_id": known, "k": 10}))["items"] == \
+        before["items"]
+
+
 def test_platform_filter_returns_top_k_among_available(client: httpx.Client) -> None:
     wide = _ok(client.post("/recommend", json={"user_id": 13, "k": 100}))["items"]
     on_netflix = [m["item_id"] for m in wide
