@@ -386,17 +386,40 @@ class BaseRecommender(ABC):
         Models that can fold in a new user do so; the others return the fallback, and the
         result's ``cold_start`` then names ``user_id``. The given items are excluded.
         """
+        scores, exclude = self._history_scores(item_ids, ratings)
+        cold = scores is None
+        row = self._fallback_row() if scores is None else scores
+        frame = self._rank(row[None, :], [user_id], k, exclude, self._candidate_mask(candidates))
+        return RecList(frame, frozenset([user_id]) if cold else frozenset())
+
+    def rank_history(
+        self,
+        item_ids: ArrayLike,
+        ratings: ArrayLike | None = None,
+        k: int = 10,
+        *,
+        candidate_mask: NDArray[np.bool_] | None = None,
+    ) -> tuple[NDArray[np.int64], NDArray[np.float64]] | None:
+        """``recommend_for_history`` in item indices, without the id table (as
+        ``rank_known`` is ``recommend``'s): the ``k`` best ``(indices, scores)``, best
+        first, padded with ``-1`` / NaN; ``None`` when the model cannot fold the history in."""
+        scores, exclude = self._history_scores(item_ids, ratings)
+        if scores is None:
+            return None
+        idx, val = _masked_top_k(scores[None, :], k, exclude, candidate_mask)
+        return idx[0], val[0]
+
+    def _history_scores(self, item_ids: ArrayLike, ratings: ArrayLike | None
+                        ) -> tuple[NDArray[np.float64] | None, NDArray[np.bool_]]:
+        """The folded-in scores of a history (``None``: no fold-in) and its items' mask."""
         self._check_fitted()
         iidx = self.items_.index(item_ids)
         vals = np.ones(len(iidx)) * 5.0 if ratings is None else np.asarray(ratings, float)
         known = iidx >= 0
         scores = self._score_history(iidx[known], vals[known]) if known.any() else None
-        cold = scores is None
-        row = self._fallback_row() if scores is None else np.asarray(scores, dtype=np.float64)
         exclude = np.zeros((1, self.n_items), dtype=bool)
         exclude[0, iidx[known]] = True
-        frame = self._rank(row[None, :], [user_id], k, exclude, self._candidate_mask(candidates))
-        return RecList(frame, frozenset([user_id]) if cold else frozenset())
+        return (None if scores is None else np.asarray(scores, dtype=np.float64)), exclude
 
     def similar_items(self, item_id: int, k: int = 10) -> pd.DataFrame:
         """The ``k`` items most similar to ``item_id`` (cosine over the model's item vectors).

@@ -43,7 +43,7 @@ from scipy.spatial.distance import jensenshannon
 from scipy.stats import wasserstein_distance
 
 from recsys.data.schema import ITEM_ID, RATING, TIMESTAMP, USER_ID
-from recsys.serving.recent import RecentHistories, recommend_recent
+from recsys.serving.recent import RecentHistories, rank_recent
 
 DAY = 24 * 3600
 #: Statistics of a batch that ``batch_statistics`` computes, in report order.
@@ -230,24 +230,24 @@ def batch_ndcg_per_user(model: Any, batch: pd.DataFrame, k: int = 10,
     truth = batch.groupby(USER_ID)[ITEM_ID].apply(set)
     if truth.empty:
         return np.zeros(0)
-    grouped: dict[Any, pd.DataFrame] = {}
+    lists: dict[Any, np.ndarray] = {}
     frozen = truth.index.to_numpy()
     if recent:
         for user in frozen:
-            fresh = recommend_recent(model, int(user), recent, k)
+            fresh = rank_recent(model, int(user), recent, k)
             if fresh is not None:
-                grouped[user] = fresh.frame
-        frozen = np.array([u for u in frozen if u not in grouped], dtype=frozen.dtype)
+                lists[user] = model.items_.id_of(fresh[0][fresh[0] >= 0])
+        frozen = np.array([u for u in frozen if u not in lists], dtype=frozen.dtype)
     if frozen.size:
-        recs = model.recommend(frozen, k=k).frame
-        grouped.update(dict(tuple(recs.groupby(USER_ID))))
+        recs = model.recommend(frozen, k=k).frame.sort_values([USER_ID, "rank"])
+        lists.update({user: rows[ITEM_ID].to_numpy() for user, rows in recs.groupby(USER_ID)})
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
     scores = np.zeros(len(truth))
     for n, (user, relevant) in enumerate(truth.items()):
-        got = grouped.get(user)
-        if got is None:
+        items = lists.get(user)
+        if items is None:
             continue
-        items = got.sort_values("rank")[ITEM_ID].to_numpy()[:k]
+        items = items[:k]
         gains = np.isin(items, list(relevant)).astype(float)
         ideal = float(discounts[: min(len(relevant), k)].sum())
         scores[n] = float((gains * discounts[: len(gains)]).sum()) / ideal

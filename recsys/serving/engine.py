@@ -33,7 +33,7 @@ from recsys.serving.inference_log import InferenceLog, log_record
 from recsys.serving.lookup import AvailabilityLookup
 from recsys.serving.model import ModelInfo, check_catalogue
 from recsys.serving.ranking import RankedLists
-from recsys.serving.recent import RecentHistories, recommend_recent
+from recsys.serving.recent import RecentHistories, rank_recent
 
 logger = logging.getLogger("movierec.serving")
 
@@ -283,13 +283,16 @@ class RecommendationEngine:
             note = self._region_gap(region)
         recent = self.recent
         # a user who rated since the model's training data is scored from the whole history
-        fresh = (recommend_recent(rec, user_id, recent, k, candidates)
-                 if exclude_seen and (candidates is None or candidates.size) else None)
+        fresh = None
+        if exclude_seen and user_id in recent and (candidates is None or candidates.size):
+            mask = None if candidates is None else self._mask(served, candidates)
+            fresh = rank_recent(rec, user_id, recent, k, mask)
         known = fresh is not None or served.lists.knows(user_id)
         if candidates is not None and candidates.size == 0:
             index, scores = np.empty(0, np.int64), np.empty(0)
         elif fresh is not None:
-            index, scores = self._ranked(served, fresh.frame)
+            keep = fresh[0] >= 0
+            index, scores = fresh[0][keep], fresh[1][keep]
         else:
             found = None
             if exclude_seen:

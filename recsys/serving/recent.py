@@ -5,15 +5,15 @@ viewer rated since is not model knowledge but input, and it should count at once
 after the next retrain. The drift monitor keeps those ratings anyway (pending, until a
 retrain learns them: ``recsys.monitoring.incoming``), and alongside them it writes the
 *whole* histories of the users who rated since (their reference ratings plus the pending
-ones). Such a user is then scored from that history through ``recommend_for_history``,
-the fold-in that serves new visitors; everyone else from the trained row, as before.
+ones). Such a user is then scored from that history through the model's fold-in (the
+one that serves new visitors, ``rank_history``); everyone else from the trained row, as before.
 
 A whole history is right for any model, so the table needs no model version: a champion
 that has learnt those ratings scores them the same way. A model that cannot fold in a
 history (its answer is the cold-start fallback) keeps its frozen rows.
 
 The service (``recsys.serving.engine``) and the replay that measures retraining policies
-(``recsys.monitoring.simulation``) both use ``recommend_recent``, so what the replay scores
+(``recsys.monitoring.simulation``) both use ``rank_recent``, so what the replay scores
 is what the service serves.
 """
 
@@ -29,7 +29,6 @@ from numpy.typing import NDArray
 
 from recsys.data.prepare import merge_new_ratings
 from recsys.data.schema import ITEM_ID, RATING, USER_ID
-from recsys.models.protocol import RecList
 
 
 @dataclass(frozen=True)
@@ -93,13 +92,15 @@ def pending_histories(reference: pd.DataFrame, pending: pd.DataFrame | None,
     return RecentHistories.from_frame(whole_histories(reference, mine))
 
 
-def recommend_recent(model: Any, user_id: int, recent: RecentHistories, k: int,
-                     candidates: NDArray[np.int64] | None = None) -> RecList | None:
-    """``user_id``'s top-``k`` from their whole history in ``recent``; ``None`` when it has
+def rank_recent(model: Any, user_id: int, recent: RecentHistories, k: int,
+                candidate_mask: NDArray[np.bool_] | None = None
+                ) -> tuple[NDArray[np.int64], NDArray[np.float64]] | None:
+    """``user_id``'s ``k`` best (item indices, scores) from their whole history in
+    ``recent`` (``BaseRecommender.rank_history``, padded with ``-1``); ``None`` when it has
     none for them or ``model`` cannot fold a history in (then serve the trained row)."""
     history = recent.get(user_id)
     if history is None:
         return None
-    recs: RecList = model.recommend_for_history(history[0], history[1], k=k,
-                                                candidates=candidates, user_id=user_id)
-    return None if recs.cold_start else recs
+    ranked: tuple[NDArray[np.int64], NDArray[np.float64]] | None = model.rank_history(
+        history[0], history[1], k, candidate_mask=candidate_mask)
+    return ranked

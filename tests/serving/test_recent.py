@@ -16,7 +16,7 @@ from recsys.monitoring.incoming import add_pending, clear_pending, pending_path,
 from recsys.monitoring.simulation import served_histories
 from recsys.serving.config import ServeConfig
 from recsys.serving.engine import RecommendationEngine
-from recsys.serving.recent import RecentHistories, recommend_recent, whole_histories
+from recsys.serving.recent import RecentHistories, rank_recent, whole_histories
 
 pytestmark = pytest.mark.unit
 
@@ -63,17 +63,22 @@ def split(ml100k: tuple[pd.DataFrame, ...]) -> tuple[object, pd.DataFrame, pd.Da
     return create("item_knn").fit(Interactions.from_frame(before, items)), before, after
 
 
-def test_recommend_recent_is_the_fold_in_of_the_whole_history(split: tuple) -> None:
+def test_rank_recent_is_the_fold_in_of_the_whole_history(split: tuple) -> None:
     model, before, after = split
     user = int(after["user_id"].value_counts().index[0])
     recent = RecentHistories.from_frame(whole_histories(before, after[after["user_id"] == user]))
-    got = recommend_recent(model, user, recent, 10)
-    assert got is not None and not got.cold_start
+    got = rank_recent(model, user, recent, 10)
+    assert got is not None
+    ids = model.items_.id_of(got[0]).tolist()
     items, ratings = recent.histories[user]
-    expected = model.recommend_for_history(items, ratings, k=10)
-    assert got.frame["item_id"].tolist() == expected.frame["item_id"].tolist()
-    assert not set(got.frame["item_id"]) & set(items.tolist())  # what they rated is excluded
-    assert recommend_recent(model, user + 10_000, recent, 10) is None  # no history: trained row
+    expected = model.recommend_for_history(items, ratings, k=10).frame
+    assert ids == expected["item_id"].tolist()
+    assert np.allclose(got[1], expected["score"].to_numpy())
+    assert not set(ids) & set(items.tolist())  # what they rated is excluded
+    assert rank_recent(model, user + 10_000, recent, 10) is None  # no history: trained row
+    mask = np.zeros(model.n_items, dtype=bool)
+    mask[got[0][5:]] = True  # a platform filter: only the last five are candidates
+    assert rank_recent(model, user, recent, 3, mask)[0].tolist() == got[0][5:8].tolist()
 
 
 def test_the_replay_scores_users_from_what_they_rated_since_the_fit() -> None:
