@@ -279,6 +279,16 @@ class RecommenderContract:
         unknown_only = fitted.recommend_for_history([UNKNOWN_ITEM], k=self.k, user_id=-8)
         assert unknown_only.cold_start == frozenset({-8})
         assert_well_formed(unknown_only.frame, self.k)
+        # the index form the service ranks recent users with: the same list, or None exactly
+        # when the history is not folded in
+        ranked = fitted.rank_history(history["item_id"], history["rating"], k=self.k)
+        if recs.cold_start:
+            assert ranked is None
+        else:
+            assert ranked is not None
+            listed = ranked[0][ranked[0] >= 0]
+            assert fitted.items_.id_of(listed).tolist() == recs.items_of(-7)
+        assert fitted.rank_history([UNKNOWN_ITEM], k=self.k) is None
 
     def test_history_quality(self, fitted: BaseRecommender, checkerboard: Checkerboard) -> None:
         if self.history_floor is None:
