@@ -30,8 +30,9 @@ from starlette.routing import BaseRoute, Route
 
 from bentos import schemas
 from bentos.guard import RequestGuard
-from recsys.serving.engine import InvalidRequest, RecommendationEngine, UnknownItem
+from recsys.serving.engine import RecommendationEngine, UnknownItem
 from recsys.serving.inference_log import log_record, truncated_request
+from recsys.serving.platforms import InvalidRequest
 
 logger = logging.getLogger("movierec.serving")
 API_VERSION = "1"

@@ -11,7 +11,7 @@ from recsys.availability.catalogue import CatalogueProvider
 from recsys.availability.provider import AvailabilityError, AvailabilityProvider
 from recsys.availability.tmdb import TMDBClient, TMDBProvider
 from recsys.serving.config import ServeConfig
-from recsys.serving.engine import NO_AVAILABILITY_HINT
+from recsys.serving.platforms import NO_AVAILABILITY_HINT
 
 logger = logging.getLogger("movierec.serving")
 

@@ -21,32 +21,21 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from recsys.availability.breaker import CircuitBreaker
-from recsys.availability.provider import (
-    DEFAULT_REGION,
-    AvailabilityProvider,
-    canonical_platform,
-)
+from recsys.availability.provider import DEFAULT_REGION, AvailabilityProvider
 from recsys.data.schema import ITEM_ID
 from recsys.serving.config import MODEL_NAME
 from recsys.serving.explain import Explainer
 from recsys.serving.inference_log import InferenceLog, log_record
 from recsys.serving.lookup import AvailabilityLookup
 from recsys.serving.model import ModelInfo, check_catalogue
+from recsys.serving.platforms import PlatformFilter
 from recsys.serving.ranking import RankedLists
 from recsys.serving.recent import RecentHistories, rank_recent
 
 logger = logging.getLogger("movierec.serving")
 
-NO_AVAILABILITY_HINT = (
-    "no streaming availability configured: set MOVIEREC_AVAILABILITY to a catalogue CSV or "
-    "folder (or 'tmdb' with TMDB_API_KEY), or serve.availability in params.yaml"
-)
 #: Per-request time for availability look-ups of networked providers (TMDB).
 DEFAULT_BUDGET_SECONDS = 0.3
-
-
-class InvalidRequest(ValueError):
-    """Input that is well-formed JSON but makes no sense (answered with 400)."""
 
 
 class UnknownItem(LookupError):
@@ -137,10 +126,7 @@ class RecommendationEngine:
                 year = None if years is None or pd.isna(years[pos]) else int(years[pos])
                 self._titles[int(item_id)] = None if pd.isna(title) else str(title)
                 self._years[int(item_id)] = year
-        self._known_platforms = set(availability.platforms()) if availability is not None else set()
-        regions = availability.regions() if availability is not None else None
-        self._regions: frozenset[str] | None = None if regions is None else frozenset(regions)
-        self._candidate_ids: dict[tuple[frozenset[str], str], NDArray[np.int64]] = {}
+        self.platforms = PlatformFilter(availability, default_region)
         self._served = Served.prepare(model, items)
 
     # -- the model, swapped atomically ---------------------------------------------------
@@ -171,54 +157,9 @@ class RecommendationEngine:
 
     def known_platforms(self) -> list[str] | None:
         """The platform names a filter accepts, when they are all known (a catalogue)."""
-        if self.availability is None or self.availability.name != "catalogue":
-            return None
-        return sorted(self._known_platforms)
+        return self.platforms.known_platforms()
 
     # -- helpers -------------------------------------------------------------------------
-    def _covers(self, region: str) -> bool:
-        """Whether the provider has data for ``region`` (else its movies are unknown there,
-        not unavailable)."""
-        return self.availability is not None and (self._regions is None or region in self._regions)
-
-    def _region_gap(self, region: str) -> str | None:
-        if self.availability is None or self._covers(region):
-            return None
-        return (f"no streaming data for region {region}: the catalogues cover "
-                f"{', '.join(sorted(self._regions or ())) or 'no region'}")
-
-    def _region(self, region: str | None) -> str:
-        return (region or self.default_region).upper()
-
-    def _platform_candidates(
-        self, platforms: list[str] | None, region: str
-    ) -> tuple[NDArray[np.int64] | None, str | None]:
-        """Item ids streamable on ``platforms`` (``None`` = no filter) and a note."""
-        if not platforms:
-            return None, None
-        if self.availability is None:
-            return None, "platform filter not applied: " + NO_AVAILABILITY_HINT
-        gap = self._region_gap(region)
-        if gap is not None:
-            return None, "platform filter not applied: " + gap
-        wanted = sorted({canonical_platform(p) for p in platforms})
-        if self.availability.name == "catalogue":
-            unknown = [p for p in wanted if p not in self._known_platforms]
-            if unknown:
-                raise InvalidRequest(
-                    f"unknown platform(s): {', '.join(unknown)}; "
-                    f"known: {', '.join(sorted(self._known_platforms))}"
-                )
-        key = (frozenset(wanted), region)
-        ids = self._candidate_ids.get(key)
-        if ids is None:
-            ids = np.fromiter(sorted(self.availability.items_on(wanted, region)), dtype=np.int64)
-            if self.availability.name == "catalogue":  # a networked provider's set grows
-                self._candidate_ids[key] = ids
-        if ids.size == 0:
-            return ids, f"no movie is available on {', '.join(wanted)} in {region}"
-        return ids, None
-
     def _mask(self, served: Served, ids: NDArray[np.int64]) -> NDArray[np.bool_]:
         rec = served.info.recommender
         index = rec.items_.index(ids)
@@ -277,10 +218,10 @@ class RecommendationEngine:
         start = time.perf_counter()
         served = self._served
         rec = served.info.recommender
-        region = self._region(region)
-        candidates, note = self._platform_candidates(platforms, region)
+        region = self.platforms.region(region)
+        candidates, note = self.platforms.candidates(platforms, region)
         if not platforms:
-            note = self._region_gap(region)
+            note = self.platforms.region_gap(region)
         recent = self.recent
         # a user who rated since the model's training data is scored from the whole history
         fresh = None
@@ -331,13 +272,13 @@ class RecommendationEngine:
         start = time.perf_counter()
         served = self._served
         rec = served.info.recommender
-        region = self._region(region)
+        region = self.platforms.region(region)
         liked = list(dict.fromkeys(liked_item_ids))
         known_items = rec.items_
         unknown = [i for i in liked if i not in known_items]
-        candidates, note = self._platform_candidates(platforms, region)
+        candidates, note = self.platforms.candidates(platforms, region)
         if not platforms:
-            note = self._region_gap(region)
+            note = self.platforms.region_gap(region)
         history = rec.items_.index(np.asarray(liked, dtype=np.int64))
         history = history[history >= 0]
         if candidates is not None and candidates.size == 0:

@@ -22,7 +22,7 @@ class AvailabilityLookup:
     def __init__(self, engine: RecommendationEngine, region: str) -> None:
         self.engine = engine
         self.region = region
-        self.covered = engine._covers(region)
+        self.covered = engine.platforms.covers(region)
         self.deadline = time.monotonic() + engine.budget_seconds
         self.degraded: str | None = None
 

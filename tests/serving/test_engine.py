@@ -13,8 +13,9 @@ from recsys.availability.provider import AvailabilityError
 from recsys.models.base import ModelLoadError
 from recsys.serving.availability import load_availability
 from recsys.serving.config import ServeConfig
-from recsys.serving.engine import NO_AVAILABILITY_HINT, RecommendationEngine
+from recsys.serving.engine import RecommendationEngine
 from recsys.serving.inference_log import InferenceLog
+from recsys.serving.platforms import NO_AVAILABILITY_HINT
 
 pytestmark = pytest.mark.unit
 
