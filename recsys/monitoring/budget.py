@@ -32,9 +32,11 @@ RETRAIN_COST = 1.0
 class RetrainBudget:
     """A token bucket: ``rate`` tokens per span, at most ``burst``; a retrain costs one.
 
-    A new bucket is full: a champion no retrain has spent from may retrain on staleness at
-    once. Tokens may go below zero (a drift retrain with nothing banked); staleness then
-    waits until they are back at one.
+    A new bucket holds one span's allowance (``rate``): what accrued over the first batch's
+    span since the champion's training data. So over ``n`` batches staleness retrains at
+    most ``rate * n`` times, however few the batches (a full bucket at the start would
+    allow ``burst - rate`` more). Tokens may go below zero (a drift retrain with nothing
+    banked); staleness then waits until they are back at one.
     """
 
     rate: float
@@ -43,11 +45,11 @@ class RetrainBudget:
 
     def __post_init__(self) -> None:
         if self.tokens is None:
-            self.tokens = self.burst
+            self.tokens = self.rate
 
     @property
     def balance(self) -> float:
-        return float(self.burst if self.tokens is None else self.tokens)
+        return float(self.rate if self.tokens is None else self.tokens)
 
     def allows(self) -> bool:
         """Whether a staleness retrain may run now."""
@@ -71,12 +73,23 @@ def drift_is_urgent(drifted: Sequence[str], unlearnt_spans: float, min_spans: fl
 def budget_at(state: Mapping[str, Any], *, rate: float, burst: float, span_days: float,
               now: datetime) -> RetrainBudget:
     """The budget at ``now`` from a monitoring state (``recsys.monitoring.drift``'s state
-    file): its tokens when last written, refilled for the spans since. Full without one."""
-    budget = RetrainBudget(rate, burst, state.get("budget_tokens"))
+    file): its tokens when last written, refilled for the spans since. Full without one
+    (``opening_budget`` starts one from the champion's training data instead)."""
+    budget = RetrainBudget(rate, burst, state.get("budget_tokens", burst))
     since = state.get("budget_at")
     if since is not None:
         elapsed = now - datetime.fromisoformat(str(since))
         budget.refill(elapsed / timedelta(days=span_days))
+    return budget
+
+
+def opening_budget(*, rate: float, burst: float, span_days: float, now: datetime,
+                   trained_until: datetime) -> RetrainBudget:
+    """The budget of a monitor that has none yet: what accrued since the newest rating the
+    champion trained on (``rate`` per span, at most ``burst``), as the replay's bucket
+    holds ``rate`` at its first batch."""
+    budget = RetrainBudget(rate, burst, 0.0)
+    budget.refill((now - trained_until) / timedelta(days=span_days))
     return budget
 
 

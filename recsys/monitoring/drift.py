@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from recsys.data.schema import USER_ID
+from recsys.data.schema import TIMESTAMP, USER_ID
 from recsys.evaluation.beyond_accuracy import served_lists_quality
 from recsys.monitoring.budget import drift_is_urgent
 from recsys.monitoring.evidently_drift import add_to_workspace, column_drift
@@ -322,7 +322,8 @@ def decide(
     elif prediction is not None:
         reasons.append("prediction drift" if prediction_drift else "no prediction drift")
     retrain = drift or quality_dropped
-    budget = budget_now(config, state_path, now)
+    budget = budget_now(config, state_path, now, trained_until=datetime.fromtimestamp(
+        int(reference[TIMESTAMP].max()), UTC) if len(reference) else None)
     urgent = drift_is_urgent(drifted, stale.spans, config.drift_min_spans)
     if retrain and not (urgent or prediction_drift or quality_dropped) and not budget.allows():
         retrain = False

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from recsys.monitoring.budget import RetrainBudget, budget_at, spent_state
+from recsys.monitoring.budget import RetrainBudget, budget_at, opening_budget, spent_state
 
 if TYPE_CHECKING:
     from recsys.monitoring.drift import MonitorConfig
@@ -35,6 +35,10 @@ def record_retrain(state_path: Path = DEFAULT_STATE, when: datetime | None = Non
                             span_days=config.span_days, now=when)
     state["last_retrain"] = when.isoformat()
     state["last_retrain_details"] = details
+    _write(state_path, state)
+
+
+def _write(state_path: Path, state: dict[str, Any]) -> None:
     state_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = state_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(state, indent=2, default=str))
@@ -50,7 +54,17 @@ def cooldown_remaining(config: MonitorConfig, state_path: Path, now: datetime) -
     return left if left > timedelta(0) else None
 
 
-def budget_now(config: MonitorConfig, state_path: Path, now: datetime) -> RetrainBudget:
-    """The retrain budget at ``now`` (full when no retrain spent from it)."""
-    return budget_at(read_state(state_path), rate=config.retrain_budget,
-                     burst=config.retrain_burst, span_days=config.span_days, now=now)
+def budget_now(config: MonitorConfig, state_path: Path, now: datetime,
+               trained_until: datetime | None = None) -> RetrainBudget:
+    """The retrain budget at ``now``. A state without one opens it from ``trained_until``
+    (the newest rating the champion trained on: ``opening_budget``) and writes it, so the
+    retrain that follows spends from what this check saw; without either it is full."""
+    state = read_state(state_path)
+    if "budget_tokens" in state or trained_until is None:
+        return budget_at(state, rate=config.retrain_budget, burst=config.retrain_burst,
+                         span_days=config.span_days, now=now)
+    budget = opening_budget(rate=config.retrain_budget, burst=config.retrain_burst,
+                            span_days=config.span_days, now=now, trained_until=trained_until)
+    _write(state_path, {**state, "budget_tokens": round(budget.balance, 6),
+                        "budget_at": now.isoformat()})
+    return budget

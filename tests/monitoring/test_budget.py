@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,21 +12,44 @@ import pytest
 from recsys.monitoring.budget import RetrainBudget, budget_at, spent_state
 from recsys.monitoring.drift import MonitorConfig
 from recsys.monitoring.simulation import simulate
+from recsys.monitoring.state import budget_now, read_state
 
 NOW = datetime(1998, 3, 1, tzinfo=UTC)
 WEEK = 7 * 24 * 3600
 SILENT = {"new_user": 0.0, "new_item": 0.0, "rating": 0.0, "genre": 0.0}
 
 
-def test_a_new_budget_is_full_and_refills_up_to_its_burst() -> None:
+def test_a_new_budget_holds_one_span_and_refills_up_to_its_burst() -> None:
+    """One span's allowance at the start: over n batches at most rate * n staleness retrains."""
     budget = RetrainBudget(rate=0.5, burst=1.5)
-    assert budget.allows() and budget.balance == 1.5
-    budget.spend()
     assert not budget.allows() and budget.balance == 0.5
     budget.refill(1)
     assert budget.allows() and budget.balance == 1.0
+    budget.spend()
+    assert not budget.allows() and budget.balance == 0.0
     budget.refill(10)
     assert budget.balance == 1.5
+    retrains, budget = 0, RetrainBudget(rate=0.5, burst=1.5)
+    for _ in range(15):  # a stale champion at every batch of a short replay
+        if budget.allows():
+            budget.spend()
+            retrains += 1
+        budget.refill(1)
+    assert retrains == 7  # not 8: half of 15 at most
+
+
+def test_a_monitor_without_a_budget_opens_it_from_the_training_data(tmp_path: Path) -> None:
+    config = MonitorConfig()  # 0.5 per 7-day span, at most 1.5
+    path = tmp_path / "state.json"
+    first = budget_now(config, path, NOW, trained_until=NOW - timedelta(days=7))
+    assert first.balance == pytest.approx(0.5) and not first.allows()
+    assert read_state(path)["budget_tokens"] == 0.5  # the retrain after it spends from this
+    later = budget_now(config, path, NOW + timedelta(days=7),
+                       trained_until=NOW - timedelta(days=7))
+    assert later.balance == pytest.approx(1.0)  # refilled from the state, not opened again
+    old = budget_now(config, tmp_path / "old.json", NOW, trained_until=NOW - timedelta(days=700))
+    assert old.balance == 1.5
+    assert budget_now(config, tmp_path / "none.json", NOW).balance == 1.5  # age unknown: full
 
 
 def test_a_drift_retrain_with_nothing_banked_delays_the_next_staleness_retrain() -> None:
@@ -103,7 +127,7 @@ def test_a_drifted_statistic_is_not_held_back_by_the_budget() -> None:
     frame = result.batches.set_index("batch")
     assert "rating" in frame.loc[8, "drifted"] and frame.loc[8, "budget"] < 1
     assert frame.loc[8, "retrain_on_drift"] and not frame.loc[8, "held_by_budget"]
-    assert frame.loc[9, "budget"] < 0
+    assert frame.loc[8, "budget"] - 1 < 0  # it spent what was not banked
     assert frame.loc[9:, "held_by_budget"].any()
 
 
@@ -126,14 +150,15 @@ def test_drift_with_little_to_learn_waits_for_the_budget() -> None:
     has a retrain again instead of spending below zero."""
     config = MonitorConfig(column_weights={**SILENT, "rating": 1.0}, min_batch_rows=50,
                            retrain_budget=0.25, retrain_burst=1.0)
-    result = simulate(_stable_crowd(14, {7: 1.0, 8: 5.0}), None, model="popularity",
+    # the budget opens at 0.25 and has one retrain banked by week 9
+    result = simulate(_stable_crowd(18, {9: 1.0, 10: 5.0}), None, model="popularity",
                       initial_spans=6, config=config)
     frame = result.batches.set_index("batch")
     assert (frame["unlearnt_spans"] < config.drift_min_spans).all()
-    assert "rating" in frame.loc[7, "drifted"] and frame.loc[7, "retrain_on_drift"]
-    assert "rating" in frame.loc[8, "drifted"] and frame.loc[8, "budget"] < 1
-    assert frame.loc[8, "held_by_budget"] and not frame.loc[8, "retrain_on_drift"]
+    assert "rating" in frame.loc[9, "drifted"] and frame.loc[9, "retrain_on_drift"]
+    assert "rating" in frame.loc[10, "drifted"] and frame.loc[10, "budget"] < 1
+    assert frame.loc[10, "held_by_budget"] and not frame.loc[10, "retrain_on_drift"]
     assert (frame["budget"] >= 0).all()  # nothing spent below zero
-    banked = frame.index[(frame.index > 8) & (frame["budget"] >= 1)]
-    retrained = frame.index[(frame.index > 8) & frame["retrain_on_drift"]]
+    banked = frame.index[(frame.index > 10) & (frame["budget"] >= 1)]
+    retrained = frame.index[(frame.index > 10) & frame["retrain_on_drift"]]
     assert len(retrained) and retrained[0] == banked[0]
