@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
@@ -35,6 +36,7 @@ from recsys.monitoring.incoming import (
     read_pending,
     recent_path,
     staged_batch,
+    write_recent,
 )
 from recsys.monitoring.served_log import read_inference_log
 from recsys.monitoring.state import DEFAULT_STATE, record_retrain
@@ -73,14 +75,13 @@ def _champion(tracking_uri: str | None, dataset: str) -> Any | None:
 
 
 @task(cache_policy=NO_CACHE)
-def drift_decision(current_path: str, dataset: str, reference_path: str | None,
-                   items_path: str | None, inference_log: str | None, config: MonitorConfig,
-                   processed_dir: str, report_dir: str, state_path: str,
+def drift_decision(current_path: str, dataset: str, reference: pd.DataFrame,
+                   default_reference: bool, items_path: str | None, inference_log: str | None,
+                   config: MonitorConfig, report_dir: str, state_path: str,
                    tracking_uri: str | None, name: str | None) -> dict[str, Any]:
-    """Compare the batch (and served traffic) with the reference; the decision as JSON."""
+    """Compare the batch (and served traffic) with ``reference`` (``default_reference``:
+    the monitoring reference, whose pending batches count); the decision as JSON."""
 
-    reference = (read_ratings(Path(reference_path)) if reference_path
-                 else monitoring_reference(dataset, Path(processed_dir)))
     current = read_ratings(Path(current_path))
     items = read_table_file(Path(items_path), "items table") if items_path else None
     champion = _champion(tracking_uri, dataset)
@@ -97,7 +98,7 @@ def drift_decision(current_path: str, dataset: str, reference_path: str | None,
         return type(model)(model.config).fit(Interactions.from_frame(frame, items))
 
     # earlier batches no retrain took in count towards staleness (default reference only)
-    pending = None if reference_path else read_pending(pending_path(dataset))
+    pending = read_pending(pending_path(dataset)) if default_reference else None
     decision = decide(reference, current, items=items, serving_reference=serving_ref,
                       serving_current=serving_cur, config=config, report_dir=Path(report_dir),
                       state_path=Path(state_path), name=name, champion=champion,
@@ -219,8 +220,10 @@ def monitor(
             record(rejected, report_dir)
             return rejected
     config = MonitorConfig.from_params(params_path)
-    payload = drift_decision(current_path, dataset, reference_path, items, inference_log,
-                             config, processed_dir, report_dir, state_path, tracking_uri, name)
+    reference = (read_ratings(Path(reference_path)) if reference_path
+                 else monitoring_reference(dataset, Path(processed_dir)))
+    payload = drift_decision(current_path, dataset, reference, reference_path is None, items,
+                             inference_log, config, report_dir, state_path, tracking_uri, name)
     if payload.get("recommendation_quality"):
         payload["served_quality_run"] = log_served_quality(payload["recommendation_quality"],
                                                            tracking_uri, dataset)
@@ -239,9 +242,8 @@ def monitor(
     elif payload["retrain"]:
         payload["retrain_run"] = None
     elif not decide_only and reference_path is None:
-        add_pending(pending_path(dataset), read_ratings(Path(current_path)),
-                    reference=monitoring_reference(dataset, Path(processed_dir)),
-                    recent=recent_path(dataset))
+        pending = add_pending(pending_path(dataset), read_ratings(Path(current_path)))
+        write_recent(recent_path(dataset), reference, pending)
     logger.info("%s: %s", "drift" if payload["drift_detected"] else "no drift",
                 payload["reason"])
     record(payload, report_dir)

@@ -57,37 +57,6 @@ class ModelConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
-def available_memory() -> int | None:
-    """Bytes of memory the machine can still give (``MemAvailable``), or ``None`` if unknown."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
-def require_dense(rows: int, cols: int, copies: int, what: str) -> None:
-    """Fail fast, with the arithmetic, before allocating ``copies`` dense float64
-    ``rows x cols`` matrices that cannot fit in the available memory (instead of an
-    out-of-memory kill half-way through a fit).
-
-    Raises:
-        MemoryError: naming ``what``, the size needed and the memory available.
-    """
-    need = rows * cols * 8 * copies
-    have = available_memory()
-    if have is not None and need > have:
-        raise MemoryError(
-            f"{what} needs {copies} dense {rows:,} x {cols:,} float64 matrices "
-            f"({need / 2**30:.1f} GiB) but only {have / 2**30:.1f} GiB of memory is available; "
-            "use a smaller dataset or a model whose memory grows with the ratings "
-            "(item_knn, ials, svd)"
-        )
-
-
 def log_popularity(seen: sparse.spmatrix) -> NDArray[np.float64]:
     """``log(1 + raters)`` per item (column) of a users x items matrix: the fallback scores."""
     return np.log1p(np.diff(sparse.csc_matrix(seen).indptr).astype(np.float64))

@@ -19,8 +19,7 @@ import pandas as pd
 
 from recsys.data.schema import ITEM_ID, USER_ID
 from recsys.models import model_class
-from recsys.models.base import available_memory
-from recsys.models.sizing import DataShape
+from recsys.models.sizing import DataShape, available_memory
 
 #: Share of the available memory the concurrently running fits may use together.
 AVAILABLE_SHARE = 0.8

@@ -14,8 +14,8 @@ from scipy import linalg, sparse
 
 from recsys.data.interactions import Interactions
 from recsys.data.schema import RATING, TIMESTAMP
-from recsys.models.base import BaseRecommender, ModelConfig, require_dense
-from recsys.models.sizing import DataShape, MemoryEstimate
+from recsys.models.base import BaseRecommender, ModelConfig
+from recsys.models.sizing import DataShape, MemoryEstimate, require_dense
 from recsys.models.storage import load_sparse, save_sparse
 
 log = logging.getLogger(__name__)

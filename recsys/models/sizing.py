@@ -4,7 +4,8 @@ all-pairs work out.
 ``BaseRecommender.estimate_fit_memory`` returns a ``MemoryEstimate`` for a ``DataShape``,
 ``BaseRecommender.estimate_fit_pairs`` a ``PairsEstimate`` (or ``None``) for models that
 compare every user or item with every other; ``recsys.models.budget`` compares them with the
-training step's budgets.
+training step's budgets; ``require_dense`` refuses, before allocating, dense matrices the
+machine cannot hold.
 """
 
 from __future__ import annotations
@@ -44,3 +45,34 @@ class PairsEstimate:
     def reason(self) -> str:
         """``"all-pairs similarity of 162,541 users scores 2.6e+10 pairs"``."""
         return f"{self.what} scores {self.pairs:.2g} pairs"
+
+
+def available_memory() -> int | None:
+    """Bytes of memory the machine can still give (``MemAvailable``), or ``None`` if unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def require_dense(rows: int, cols: int, copies: int, what: str) -> None:
+    """Fail fast, with the arithmetic, before allocating ``copies`` dense float64
+    ``rows x cols`` matrices that cannot fit in the available memory (instead of an
+    out-of-memory kill half-way through a fit).
+
+    Raises:
+        MemoryError: naming ``what``, the size needed and the memory available.
+    """
+    need = rows * cols * 8 * copies
+    have = available_memory()
+    if have is not None and need > have:
+        raise MemoryError(
+            f"{what} needs {copies} dense {rows:,} x {cols:,} float64 matrices "
+            f"({need / 2**30:.1f} GiB) but only {have / 2**30:.1f} GiB of memory is available; "
+            "use a smaller dataset or a model whose memory grows with the ratings "
+            "(item_knn, ials, svd)"
+        )

@@ -10,8 +10,8 @@ from numpy.typing import NDArray
 from pydantic import Field
 
 from recsys.data.interactions import Interactions
-from recsys.models.base import BaseRecommender, ModelConfig, require_dense
-from recsys.models.sizing import DataShape, MemoryEstimate
+from recsys.models.base import BaseRecommender, ModelConfig
+from recsys.models.sizing import DataShape, MemoryEstimate, require_dense
 
 
 class UserEASEConfig(ModelConfig):

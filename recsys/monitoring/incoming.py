@@ -52,17 +52,20 @@ def read_pending(path: Path) -> pd.DataFrame | None:
     return read_ratings(path) if path.is_file() else None
 
 
-def add_pending(path: Path, batch: pd.DataFrame, *, reference: pd.DataFrame | None = None,
-                recent: Path | None = None) -> None:
+def add_pending(path: Path, batch: pd.DataFrame) -> pd.DataFrame:
     """Keep ``batch`` as pending: the next retrain learns from it, and until then it counts
-    towards how stale the champion is (``recsys.monitoring.staleness``). With ``recent``,
-    the whole histories of the pending users (their ``reference`` ratings plus the pending
-    ones) are written there too, for the service."""
+    towards how stale the champion is (``recsys.monitoring.staleness``). All the pending
+    ratings now."""
     earlier = read_pending(path)
     merged = batch if earlier is None else merge_new_ratings(earlier, batch)
     _replace(path, merged)
-    if recent is not None and reference is not None:
-        _replace(recent, whole_histories(reference, merged))
+    return merged
+
+
+def write_recent(path: Path, reference: pd.DataFrame, pending: pd.DataFrame) -> None:
+    """Write, for the service, the whole histories of the ``pending`` users: their
+    ``reference`` ratings plus the pending ones (``recsys.serving.recent``)."""
+    _replace(path, whole_histories(reference, pending))
 
 
 def clear_pending(dataset: str, root: Path = INCOMING_DIR) -> None:

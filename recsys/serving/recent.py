@@ -33,12 +33,10 @@ from recsys.data.schema import ITEM_ID, RATING, USER_ID
 
 @dataclass(frozen=True)
 class RecentHistories:
-    """Whole histories by user: ``user -> (item ids, ratings)``; ``source`` says where
-    they were read from (``None`` for none)."""
+    """Whole histories by user: ``user -> (item ids, ratings)``."""
 
     histories: dict[int, tuple[NDArray[np.int64], NDArray[np.float64]]] = field(
         default_factory=dict)
-    source: str | None = None
 
     def __len__(self) -> int:
         return len(self.histories)
@@ -50,10 +48,10 @@ class RecentHistories:
         return self.histories.get(user)
 
     @classmethod
-    def from_frame(cls, frame: pd.DataFrame, source: str | None = None) -> RecentHistories:
+    def from_frame(cls, frame: pd.DataFrame) -> RecentHistories:
         """Group a ratings table (``user_id``, ``item_id``, ``rating``) by user."""
         if frame.empty:
-            return cls(source=source)
+            return cls()
         ordered = frame.sort_values(USER_ID, kind="stable")
         users = ordered[USER_ID].to_numpy(dtype=np.int64)
         items = ordered[ITEM_ID].to_numpy(dtype=np.int64)
@@ -61,15 +59,14 @@ class RecentHistories:
         starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
         stops = np.r_[starts[1:], users.size]
         return cls({int(users[a]): (items[a:b], ratings[a:b])
-                    for a, b in zip(starts, stops, strict=True)}, source)
+                    for a, b in zip(starts, stops, strict=True)})
 
     @classmethod
     def read(cls, path: Path) -> RecentHistories:
         """The table at ``path`` (Parquet); none when there is no file."""
         if not path.is_file():
             return cls()
-        return cls.from_frame(pd.read_parquet(path, columns=[USER_ID, ITEM_ID, RATING]),
-                              str(path))
+        return cls.from_frame(pd.read_parquet(path, columns=[USER_ID, ITEM_ID, RATING]))
 
 
 def whole_histories(reference: pd.DataFrame, recent: pd.DataFrame) -> pd.DataFrame:

@@ -12,8 +12,7 @@ import pytest
 from recsys.data.interactions import Interactions
 from recsys.evaluation.evaluate import evaluate_model
 from recsys.evaluation.splits import split_ratings
-from recsys.models import base, create, ease
-from recsys.models.base import available_memory
+from recsys.models import create, ease, sizing
 from recsys.models.ease import (
     TIMELINE_DLAE,
     EASEConfig,
@@ -21,6 +20,7 @@ from recsys.models.ease import (
     symmetric_inverse,
     timeline_gram,
 )
+from recsys.models.sizing import available_memory
 from recsys.params import section
 from recsys.testing import Checkerboard, RecommenderContract
 
@@ -278,10 +278,10 @@ def test_a_catalogue_too_big_for_memory_fails_before_allocating(
     a clear MemoryError with the arithmetic instead of an out-of-memory kill."""
     n = checkerboard.interactions.n_items
     need = 3 * n * n * 8
-    monkeypatch.setattr(base, "available_memory", lambda: need - 1)
+    monkeypatch.setattr(sizing, "available_memory", lambda: need - 1)
     with pytest.raises(MemoryError, match=rf"ease on {n} items needs 3 dense {n} x {n}"):
         create("ease").fit(checkerboard.interactions)
-    monkeypatch.setattr(base, "available_memory", lambda: need)
+    monkeypatch.setattr(sizing, "available_memory", lambda: need)
     create("ease").fit(checkerboard.interactions)
     # the timeline Gram needs two more matrices to build
     with pytest.raises(MemoryError, match=rf"needs 5 dense {n} x {n}"):

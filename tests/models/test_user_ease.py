@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from recsys.models import base
+from recsys.models import sizing
 from recsys.models.user_ease import UserEASE
 from recsys.testing import Checkerboard, RecommenderContract
 
@@ -20,6 +20,6 @@ class TestUserEASE(RecommenderContract):
 def test_user_ease_checks_its_users_x_users_matrix_fits(
     checkerboard: Checkerboard, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(base, "available_memory", lambda: 1024)
+    monkeypatch.setattr(sizing, "available_memory", lambda: 1024)
     with pytest.raises(MemoryError, match="user EASE on .* users needs 3 dense"):
         UserEASE().fit(checkerboard.interactions)

@@ -12,7 +12,13 @@ from bentos.model_source import model_from_folder
 from bentos.reload import Reloader
 from recsys.data.interactions import Interactions
 from recsys.models import create
-from recsys.monitoring.incoming import add_pending, clear_pending, pending_path, recent_path
+from recsys.monitoring.incoming import (
+    add_pending,
+    clear_pending,
+    pending_path,
+    recent_path,
+    write_recent,
+)
 from recsys.monitoring.simulation import served_histories
 from recsys.serving.config import ServeConfig
 from recsys.serving.engine import RecommendationEngine
@@ -43,10 +49,9 @@ def test_whole_histories_are_reference_plus_recent_newest_rating_wins() -> None:
 
 def test_pending_batches_write_the_pending_users_histories(tmp_path: Path) -> None:
     reference = _frame([(1, 10, 2.0, 1), (2, 11, 4.0, 2)])
-    add_pending(pending_path("d", tmp_path), _frame([(1, 12, 5.0, 5)]), reference=reference,
-                recent=recent_path("d", tmp_path))
-    add_pending(pending_path("d", tmp_path), _frame([(3, 10, 1.0, 6)]), reference=reference,
-                recent=recent_path("d", tmp_path))
+    for batch in (_frame([(1, 12, 5.0, 5)]), _frame([(3, 10, 1.0, 6)])):
+        pending = add_pending(pending_path("d", tmp_path), batch)
+        write_recent(recent_path("d", tmp_path), reference, pending)
     recent = RecentHistories.read(recent_path("d", tmp_path))
     assert sorted(recent.histories) == [1, 3]
     assert sorted(recent.histories[1][0].tolist()) == [10, 12]
