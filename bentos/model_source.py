@@ -60,7 +60,19 @@ def model_from_folder(folder: Path) -> ModelInfo:
 
 
 def registry_configured() -> bool:
-    return bool(os.environ.get("MLFLOW_TRACKING_URI") or Path("mlflow.db").is_file())
+    """Whether there is a registry to read: a server URI, or a SQLite file that exists.
+
+    A SQLite URI whose file is missing holds no champion, and opening it would create the
+    database; two workers starting at once would then race through MLflow's schema
+    migration and one would fail. Reading a registry never creates one.
+    """
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if not uri:
+        return Path("mlflow.db").is_file()
+    resolved = resolve_tracking_uri(uri)
+    if resolved.startswith("sqlite:///"):
+        return Path(resolved.removeprefix("sqlite:///").split("?")[0]).is_file()
+    return True
 
 
 def load_registry_version(model_name: str, *, alias: str | None = None,

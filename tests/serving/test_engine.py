@@ -8,7 +8,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bentos.model_source import model_from_folder, resolve_model
+from bentos.model_source import (
+    alias_version,
+    model_from_folder,
+    registry_configured,
+    resolve_model,
+)
 from recsys.availability.provider import AvailabilityError
 from recsys.models.base import ModelLoadError
 from recsys.serving.availability import load_availability
@@ -74,6 +79,31 @@ def test_model_resolution_order(monkeypatch: pytest.MonkeyPatch, served_model_di
     monkeypatch.setenv("MOVIEREC_MODEL_DIR", str(tmp_path))
     with pytest.raises(ModelLoadError, match="no saved model"):
         resolve_model(ServeConfig())
+
+
+def test_a_missing_sqlite_registry_is_read_as_empty_not_created(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Two workers starting on a fresh SQLite URI must not both run MLflow's migrations
+    (one fails with "table _alembic_tmp_... already exists"): the service never creates
+    the database it reads the champion from."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MOVIEREC_MODEL_DIR", raising=False)
+    database = tmp_path / "nested" / "empty.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{database}")
+    assert not registry_configured()
+    assert alias_version("movie-recommender-ml-100k", "champion") is None
+    with pytest.raises(RuntimeError, match="no model to serve"):
+        resolve_model(ServeConfig())
+    assert not database.exists()
+    database.parent.mkdir()
+    database.touch()
+    assert registry_configured()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///relative.db")
+    assert not registry_configured()
+    (tmp_path / "relative.db").touch()
+    assert registry_configured()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    assert registry_configured()
 
 
 def test_log_keeps_records_with_nan_requests(tmp_path: Path) -> None:
