@@ -44,7 +44,7 @@ from recsys.data.prepare import prepare  # noqa: E402
 from recsys.evaluation.evaluate import fit_and_evaluate  # noqa: E402
 from recsys.evaluation.splits import split_ratings  # noqa: E402
 from recsys.models import VARIANTS  # noqa: E402
-from recsys.params import section  # noqa: E402
+from recsys.params import load  # noqa: E402
 
 #: Non-default configurations of a variant, reported beside (not among) the 13 defaults:
 #: label -> (variant, parameters replacing its ``params.yaml`` entry).
@@ -81,7 +81,7 @@ def run_model(name: str, train: pd.DataFrame, test: pd.DataFrame, items: pd.Data
               k: int, seed: int, params: dict[str, Any] | None = None) -> dict[str, float]:
     """Fit variant ``name`` (``params``, else its ``params.yaml`` entry) and evaluate it."""
     if params is None:
-        params = section("train", ROOT / "params.yaml").get(name) or {}
+        params = load(ROOT / "params.yaml").train.model_settings(name)
     _, result = fit_and_evaluate(name, params, train, test, items, k=k, seed=seed)
     return result
 

@@ -37,14 +37,14 @@ from recsys.monitoring.features import first_genre
 from recsys.monitoring.simulation import batch_ndcg, fitter, served_histories
 from recsys.monitoring.staleness import unlearnt_rows
 from recsys.monitoring.trigger import DAY, calibrate, score_batch
-from recsys.params import section
+from recsys.params import load
 
 OUT = Path("reports/drift-simulation/hindsight")
 
 
 def matrix(args: argparse.Namespace) -> None:
     ratings, items, _ = load_processed(args.dataset, Path(args.processed_dir))
-    params = dict(section("train", args.params).get(args.model) or {})
+    params = load(args.params).train.model_settings(args.model)
     config = MonitorConfig.from_params(args.params, span_days=args.span_days)
     fit = fitter(args.model, params, items, keep=1)
     genre = first_genre(items)

@@ -26,7 +26,7 @@ from recsys.data.interactions import load_processed
 from recsys.monitoring.drift import MonitorConfig
 from recsys.monitoring.simulation import fitter, simulate, trigger_checks
 from recsys.monitoring.simulation_report import write_report
-from recsys.params import section
+from recsys.params import load
 
 RUNS = Path("reports/drift-simulation/runs")
 OUT = Path("benchmarks/results/drift-simulation.md")
@@ -34,10 +34,8 @@ OUT = Path("benchmarks/results/drift-simulation.md")
 
 def run(args: argparse.Namespace) -> None:
     ratings, items, _ = load_processed(args.dataset, Path(args.processed_dir))
-    params = dict(section("train", args.params).get(args.model) or {})
-    monitor = dict(section("monitor", args.params))
-    monitor["span_days"] = args.span_days
-    config = MonitorConfig(**monitor)
+    params = load(args.params).train.model_settings(args.model)
+    config = MonitorConfig.from_params(args.params, span_days=args.span_days)
     start = time.perf_counter()
     # EASE on ml-latest-small's 9k movies holds a 0.6 GB matrix per fit: remember fewer
     fit = fitter(args.model, params, items, keep=args.keep)

@@ -24,7 +24,7 @@ import yaml
 from recsys.models import load_model
 from recsys.serving.config import ServeConfig
 from recsys.serving.model import ModelInfo
-from recsys.tracking.mlflow_runs import resolve_tracking_uri
+from recsys.tracking.mlflow_runs import registry_exists, resolve_tracking_uri
 from recsys.tracking.registry import RegistryError, load_champion, load_version
 
 logger = logging.getLogger("movierec.serving")
@@ -60,19 +60,9 @@ def model_from_folder(folder: Path) -> ModelInfo:
 
 
 def registry_configured() -> bool:
-    """Whether there is a registry to read: a server URI, or a SQLite file that exists.
-
-    A SQLite URI whose file is missing holds no champion, and opening it would create the
-    database; two workers starting at once would then race through MLflow's schema
-    migration and one would fail. Reading a registry never creates one.
-    """
-    uri = os.environ.get("MLFLOW_TRACKING_URI")
-    if not uri:
-        return Path("mlflow.db").is_file()
-    resolved = resolve_tracking_uri(uri)
-    if resolved.startswith("sqlite:///"):
-        return Path(resolved.removeprefix("sqlite:///").split("?")[0]).is_file()
-    return True
+    """Whether there is a registry to read (a missing SQLite file holds no champion, and
+    reading it must not create it: see ``registry_exists``)."""
+    return registry_exists(None)
 
 
 def load_registry_version(model_name: str, *, alias: str | None = None,

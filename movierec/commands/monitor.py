@@ -116,13 +116,18 @@ def monitor(
 def _champion_variant(processed_dir: Path, dataset: str) -> str:
     """The registry champion's variant; else the best variant of ``metrics.json``; else
     ``ease`` (the project's strongest ranker)."""
+    from recsys.tracking.mlflow_runs import registry_exists
+
     try:
         from recsys.tracking.registry import load_champion
 
-        variant = load_champion(dataset=dataset).variant
-        if variant:
-            return str(variant)
-    except Exception as exc:  # no registry or no champion yet
+        if registry_exists(None):
+            variant = load_champion(dataset=dataset).variant
+            if variant:
+                return str(variant)
+        else:
+            console.print("[yellow]no MLflow registry here yet (run the pipeline first)[/]")
+    except Exception as exc:  # no champion yet, or an unreachable registry
         console.print(f"[yellow]no champion in the registry ({error_message(exc)})[/]")
     try:
         return str(json.loads(Path("metrics.json").read_text())["best"]["variant"])
@@ -135,9 +140,13 @@ def simulate(
     model: Annotated[str | None, typer.Option(
         help="Variant to retrain (default: the champion's variant).")] = None,
     initial_weeks: Annotated[int, typer.Option(
+        "--initial-weeks", "--initial-spans", min=1,
         help="Spans (weeks by default) of data for the first model.")] = 8,
     span_days: Annotated[float | None, typer.Option(
-        help="Length of one batch in days (default: monitor.span_days).")] = None,
+        min=0.001,
+        help="Length of one batch in days (default: monitor.span_days, widened to a month, "
+             "quarter, half year or year(s) when the history would make more than "
+             "40 spans).")] = None,
     cooldown_hours: Annotated[float | None, typer.Option(help="Override the cooldown.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the bootstraps.")] = 0,
     checks: Annotated[bool, typer.Option(
@@ -152,17 +161,25 @@ def simulate(
     """Replay the dataset in time order: batches, drift and quality checks, four policies."""
 
     from recsys.data.interactions import load_processed
+    from recsys.monitoring.replay_span import replay_span_days
     from recsys.monitoring.simulation import fitter, trigger_checks
     from recsys.monitoring.simulation import simulate as run_simulation
     from recsys.monitoring.simulation_report import write_report
-    from recsys.params import section
+    from recsys.params import load
 
     with user_errors():
         ratings, items, _ = load_processed(dataset, processed_dir)
         variant = model or _champion_variant(processed_dir, dataset)
-        variant_params = dict(section("train", params).get(variant) or {})
-    overrides = {"cooldown_hours": cooldown_hours, "span_days": span_days}
-    config = _monitor_config(params, **overrides)
+        variant_params = load(params).train.model_settings(variant)
+    config = _monitor_config(params, cooldown_hours=cooldown_hours, span_days=span_days)
+    if span_days is None:
+        chosen = replay_span_days(ratings, config.span_days)
+        if chosen != config.span_days:
+            console.print(
+                f"{dataset} spans too long a history for {config.span_days:g}-day batches: "
+                f"replaying in {chosen:g}-day batches (--span-days sets it)", highlight=False)
+            config = config.model_copy(update={"span_days": chosen})
+    fit = fitter(variant, variant_params, items)
     with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
         task = bar.add_task(f"replaying batches ({variant})", total=None)
 
@@ -174,8 +191,8 @@ def simulate(
         with user_errors():
             result = run_simulation(ratings, items, dataset=dataset, model=variant,
                                     params=variant_params, initial_spans=initial_weeks,
-                                    config=config, seed=seed, progress=progress)
-            checked = (trigger_checks(ratings, items, fit=fitter(variant, variant_params, items),
+                                    config=config, seed=seed, progress=progress, fit=fit)
+            checked = (trigger_checks(ratings, items, fit=fit,
                                       initial_spans=initial_weeks, config=config, seed=seed)
                        if checks else None)
     write_report([(result, checked)], out, out.with_suffix(".png"))

@@ -273,7 +273,7 @@ def load_registered(
         mv = (client.get_model_version(model_name, str(version)) if version is not None
               else client.get_model_version_by_alias(model_name, str(alias)))
     except MlflowException:
-        what = f"version {version}" if version is not None else f"a version with alias {alias!r}"
+        what = f"version {version}" if version is not None else f"version with alias {alias!r}"
         raise RegistryError(f"{model_name} has no {what}: run the pipeline first") from None
     tags = dict(mv.tags or {})
     where = f"{model_name} v{mv.version}"

@@ -47,6 +47,20 @@ def resolve_tracking_uri(uri: str | None = None) -> str:
     return chosen
 
 
+def registry_exists(uri: str | None = None) -> bool:
+    """Whether the store ``uri`` (as :func:`resolve_tracking_uri`) can hold a registered
+    model yet: a server URI always, a SQLite URI only when its file exists.
+
+    Code that only reads the registry checks this first, because opening a missing SQLite
+    file creates the database, and two processes doing so at once race through MLflow's
+    schema migration ("table _alembic_tmp_... already exists").
+    """
+    resolved = resolve_tracking_uri(uri)
+    if resolved.startswith("sqlite:///"):
+        return Path(resolved.removeprefix("sqlite:///").split("?")[0]).is_file()
+    return True
+
+
 #: Query parameters of a URI that carry secrets.
 SECRET_QUERY_KEYS = frozenset({"password", "passwd", "pwd", "token", "access_token",
                                "secret", "api_key", "apikey", "sslpassword"})

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from movierec.cli import app
+from recsys.monitoring.replay_span import span_count
 
 pytestmark = pytest.mark.integration
 
@@ -36,3 +38,29 @@ def test_simulate_writes_the_json_contract(ml100k_dir: Path, tmp_path: Path,
     report = out.read_text()
     assert "| on quality drop |" in report and "Reference-like batches that would retrain" in report
     assert out.with_suffix(".png").is_file()
+
+
+def test_a_long_history_is_replayed_in_wider_spans(ml100k_dir: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """ML-100K's 214 days stretched to 23 years would be 1,200 weekly batches: with no
+    --span-days the replay says so and uses yearly ones; --span-days still decides."""
+    monkeypatch.chdir(tmp_path)
+    processed = tmp_path / "processed" / "ml-100k"
+    processed.mkdir(parents=True)
+    for name in ("items", "users"):
+        pd.read_parquet(ml100k_dir / f"{name}.parquet").to_parquet(processed / f"{name}.parquet")
+    ratings = pd.read_parquet(ml100k_dir / "ratings.parquet")
+    first = ratings["timestamp"].min()
+    ratings["timestamp"] = first + (ratings["timestamp"] - first) * 40
+    ratings.to_parquet(processed / "ratings.parquet")
+    common = ["simulate", "--dataset", "ml-100k", "--model", "popularity", "--processed-dir",
+              str(processed.parent), "--out", str(tmp_path / "sim.md")]
+    result = CliRunner().invoke(app, [*common, "--initial-spans", "4"])
+    assert result.exit_code == 0, result.output
+    assert "replaying in 365-day batches" in " ".join(result.output.split())
+    assert span_count(ratings, 7) > 1000 and span_count(ratings, 365) == 24
+    assert json.loads(result.stdout.strip().splitlines()[-1])["batches"] == 24 - 4
+    forced = CliRunner().invoke(app, [*common, "--initial-weeks", "3", "--span-days", "730"])
+    assert forced.exit_code == 0, forced.output
+    assert "replaying in" not in forced.output
+    assert json.loads(forced.stdout.strip().splitlines()[-1])["batches"] == 12 - 3
