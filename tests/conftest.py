@@ -23,6 +23,11 @@ def pytest_configure(config: pytest.Config) -> None:
     if "BENTOML_HOME" not in os.environ:
         _OWN_BENTOML_HOME = Path(tempfile.mkdtemp(prefix="movierec-bentoml-"))
         os.environ["BENTOML_HOME"] = str(_OWN_BENTOML_HOME)
+    # Prefect binds its console log handler to sys.stderr when its API is first used
+    # (prefect.main configures logging); first used inside a CliRunner.invoke, it would
+    # keep writing to the runner's stream, closed once that test ends, and every later
+    # flow run in the session would fail to log
+    import prefect.main  # noqa: F401
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
