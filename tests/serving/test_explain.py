@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import sparse
 
 from bentos.schemas import NewUserRecommendations, Recommendations
 from recsys.data.interactions import Interactions
@@ -109,12 +110,35 @@ def test_new_visitors_are_explained_from_their_liked_movies() -> None:
     assert cold["cold_start"] and all(m["because"] == [] for m in cold["items"])
 
 
-def test_similarity_fallback_is_sparse_and_bounded() -> None:
+def test_similarity_fallback_is_lazy_sparse_and_bounded() -> None:
+    """Nothing is built at start-up; a recommended movie's neighbours are its top-N by
+    cosine over the training matrix's columns, found once and kept."""
     ratings, items = tiny()
     model = create("popularity").fit(Interactions.from_frame(ratings, items))
     explainer = Explainer(model, neighbours=2)
-    assert explainer._columns is not None
-    assert np.diff(explainer._columns.T.tocsr().indptr).max() <= 2
+    neighbours = explainer._neighbours
+    assert neighbours is not None and len(neighbours) == 0
+    columns = sparse.csr_matrix(model.seen_.T, dtype=np.float64)
+    unit = sparse.diags(1 / np.sqrt(columns.multiply(columns).sum(axis=1).A.ravel())) @ columns
+    cosine = (unit @ unit.T).toarray()
+    np.fill_diagonal(cosine, 0.0)
+    assert (cosine > 0).sum(axis=1).max() > 2  # the cut to 2 neighbours is exercised
+    for item in range(model.n_items):
+        found, values = neighbours.of(item)
+        expected = [j for j in np.lexsort((np.arange(model.n_items), -cosine[item]))[:2]
+                    if cosine[item, j] > 0]
+        assert found.tolist() == sorted(expected)
+        np.testing.assert_allclose(values, cosine[item, found])
+        assert neighbours.of(item)[0] is found  # kept, not recomputed
+    assert len(neighbours) == model.n_items
+    history, weights = explainer.history(0)
+    for item, chosen in zip(range(model.n_items),
+                            explainer.because(history, weights, np.arange(model.n_items)),
+                            strict=True):
+        found, values = neighbours.of(item)
+        expected = [int(j) for j, v in sorted(zip(found, values, strict=True),
+                                              key=lambda p: (-p[1], p[0])) if j in history]
+        assert chosen == expected[:MAX_BECAUSE]
 
 
 @pytest.mark.parametrize("name", ["svd", "ials"])
