@@ -49,15 +49,16 @@ def resolve_tracking_uri(uri: str | None = None) -> str:
 
 def registry_exists(uri: str | None = None) -> bool:
     """Whether the store ``uri`` (as :func:`resolve_tracking_uri`) can hold a registered
-    model yet: a server URI always, a SQLite URI only when its file exists.
+    model yet: a server URI always, a SQLite URI only when its file exists and is not empty.
 
-    Code that only reads the registry checks this first, because opening a missing SQLite
-    file creates the database, and two processes doing so at once race through MLflow's
-    schema migration ("table _alembic_tmp_... already exists").
+    Code that only reads the registry checks this first, because opening a missing (or
+    empty) SQLite file creates the database's tables, and two processes doing so at once
+    race through MLflow's schema migration ("table _alembic_tmp_... already exists").
     """
     resolved = resolve_tracking_uri(uri)
     if resolved.startswith("sqlite:///"):
-        return Path(resolved.removeprefix("sqlite:///").split("?")[0]).is_file()
+        database = Path(resolved.removeprefix("sqlite:///").split("?")[0])
+        return database.is_file() and database.stat().st_size > 0
     return True
 
 

@@ -97,10 +97,12 @@ def test_a_missing_sqlite_registry_is_read_as_empty_not_created(
     assert not database.exists()
     database.parent.mkdir()
     database.touch()
+    assert not registry_configured()  # an empty file has no tables either
+    database.write_bytes(b"SQLite format 3\x00")
     assert registry_configured()
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///relative.db")
     assert not registry_configured()
-    (tmp_path / "relative.db").touch()
+    (tmp_path / "relative.db").write_bytes(b"SQLite format 3\x00")
     assert registry_configured()
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
     assert registry_configured()
