@@ -34,9 +34,10 @@ from recsys.data.schema import TIMESTAMP
 from recsys.monitoring.budget import RetrainBudget, drift_is_urgent
 from recsys.monitoring.drift import MonitorConfig
 from recsys.monitoring.features import first_genre
+from recsys.monitoring.replay_span import replay_spans
 from recsys.monitoring.simulation import batch_ndcg, fitter, served_histories
 from recsys.monitoring.staleness import unlearnt_rows
-from recsys.monitoring.trigger import DAY, calibrate, score_batch
+from recsys.monitoring.trigger import calibrate, score_batch
 from recsys.params import load
 
 OUT = Path("reports/drift-simulation/hindsight")
@@ -49,8 +50,7 @@ def matrix(args: argparse.Namespace) -> None:
     fit = fitter(args.model, params, items, keep=1)
     genre = first_genre(items)
     ordered = ratings.sort_values(TIMESTAMP, kind="stable").reset_index(drop=True)
-    start = int(ordered[TIMESTAMP].min())
-    span = ((ordered[TIMESTAMP] - start) // int(config.span_days * DAY)).astype(int)
+    span = replay_spans(ordered, config.span_days)
     numbers = sorted(int(s) for s in span.unique() if s >= args.initial_spans)
     pairs: list[dict[str, Any]] = []
     # a fit at boundary b has learnt the spans before b: the first, then one after each batch

@@ -24,7 +24,7 @@ import yaml
 from recsys.models import load_model
 from recsys.serving.config import ServeConfig
 from recsys.serving.model import ModelInfo
-from recsys.tracking.mlflow_runs import registry_exists, resolve_tracking_uri
+from recsys.tracking.mlflow_runs import resolve_tracking_uri, store_exists
 from recsys.tracking.registry import RegistryError, load_champion, load_version
 
 logger = logging.getLogger("movierec.serving")
@@ -61,8 +61,8 @@ def model_from_folder(folder: Path) -> ModelInfo:
 
 def registry_configured() -> bool:
     """Whether there is a registry to read (a missing SQLite file holds no champion, and
-    reading it must not create it: see ``registry_exists``)."""
-    return registry_exists(None)
+    reading it must not create it: see ``store_exists``)."""
+    return store_exists(None)
 
 
 def load_registry_version(model_name: str, *, alias: str | None = None,

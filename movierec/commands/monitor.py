@@ -116,19 +116,18 @@ def monitor(
 def _champion_variant(processed_dir: Path, dataset: str) -> str:
     """The registry champion's variant; else the best variant of ``metrics.json``; else
     ``ease`` (the project's strongest ranker)."""
-    from recsys.tracking.mlflow_runs import registry_exists
+    from recsys.tracking.mlflow_runs import store_exists
+    from recsys.tracking.registry import load_champion
 
-    try:
-        from recsys.tracking.registry import load_champion
-
-        if registry_exists(None):
+    if not store_exists(None):
+        console.print("[yellow]no MLflow registry here yet (run the pipeline first)[/]")
+    else:
+        try:
             variant = load_champion(dataset=dataset).variant
             if variant:
                 return str(variant)
-        else:
-            console.print("[yellow]no MLflow registry here yet (run the pipeline first)[/]")
-    except Exception as exc:  # no champion yet, or an unreachable registry
-        console.print(f"[yellow]no champion in the registry ({error_message(exc)})[/]")
+        except Exception as exc:  # no champion yet, or an unreachable registry
+            console.print(f"[yellow]no champion in the registry ({error_message(exc)})[/]")
     try:
         return str(json.loads(Path("metrics.json").read_text())["best"]["variant"])
     except (OSError, ValueError, KeyError, TypeError):

@@ -1,4 +1,7 @@
-"""How long a replay's batches are when the user does not say.
+"""How a replay cuts the ratings into spans, and how long they are when the user does not say.
+
+Spans are counted from the first rating (:func:`replay_spans`); the live monitor's
+``recsys.monitoring.trigger.span_index`` counts back from the newest instead.
 
 The live monitor checks one span of ``monitor.span_days`` (a week) at a time, and a replay
 (``recsys.monitoring.simulation``) uses the same span when the dataset's history is short
@@ -18,21 +21,24 @@ import math
 import pandas as pd
 
 from recsys.data.schema import TIMESTAMP
+from recsys.monitoring.trigger import DAY
 
-DAY = 86_400
 #: The most spans (the initial training period's included) a replay uses by default.
 MAX_REPLAY_SPANS = 40
 #: The span lengths, in days, a long history is widened to, in order.
 WIDER_SPANS_DAYS: tuple[float, ...] = (30.0, 91.0, 182.0, 365.0)
 
 
+def replay_spans(ratings: pd.DataFrame, span_days: float) -> pd.Series:
+    """Which span of ``span_days`` each rating is in, 0 being the one that starts with the
+    first rating."""
+    start = int(ratings[TIMESTAMP].min())
+    return ((ratings[TIMESTAMP] - start) // int(span_days * DAY)).astype(int)
+
+
 def span_count(ratings: pd.DataFrame, span_days: float) -> int:
-    """How many spans of ``span_days`` the ratings' time range is cut into (as the replay
-    cuts it: from the first rating on)."""
-    if ratings.empty:
-        return 0
-    first, last = int(ratings[TIMESTAMP].min()), int(ratings[TIMESTAMP].max())
-    return (last - first) // int(span_days * DAY) + 1
+    """How many spans of ``span_days`` the replay cuts the ratings into."""
+    return 0 if ratings.empty else int(replay_spans(ratings, span_days).max()) + 1
 
 
 def replay_span_days(ratings: pd.DataFrame, span_days: float,

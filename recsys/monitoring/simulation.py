@@ -38,9 +38,9 @@ from recsys.models import BaseRecommender, create
 from recsys.monitoring.budget import RetrainBudget, drift_is_urgent
 from recsys.monitoring.drift import MonitorConfig
 from recsys.monitoring.features import first_genre
+from recsys.monitoring.replay_span import replay_spans
 from recsys.monitoring.staleness import Staleness, staleness
 from recsys.monitoring.trigger import (
-    DAY,
     Calibration,
     QualityBaseline,
     batch_ndcg_per_user,
@@ -207,8 +207,7 @@ def simulate(
     budget = RetrainBudget(config.retrain_budget, config.retrain_burst)
     genre = first_genre(items)
     ordered = ratings.sort_values(TIMESTAMP, kind="stable").reset_index(drop=True)
-    start = int(ordered[TIMESTAMP].min())
-    span = ((ordered[TIMESTAMP] - start) // int(config.span_days * DAY)).astype(int)
+    span = replay_spans(ordered, config.span_days)
     initial = ordered[span < initial_spans]
     numbers = sorted(s for s in span.unique() if s >= initial_spans)
     never = train_champion(fit, initial, genre, config, with_quality=False,
@@ -346,8 +345,7 @@ def trigger_checks(
     rng = np.random.default_rng(seed)
     genre = first_genre(items)
     ordered = ratings.sort_values(TIMESTAMP, kind="stable").reset_index(drop=True)
-    start = int(ordered[TIMESTAMP].min())
-    span = ((ordered[TIMESTAMP] - start) // int(config.span_days * DAY)).astype(int)
+    span = replay_spans(ordered, config.span_days)
     initial = ordered[span < initial_spans]
     champion = train_champion(fit, initial, genre, config)
     rows = []

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from recsys.reporting.errors import ReportInputError
+from recsys.tracking.mlflow_runs import store_exists
 from recsys.tracking.registry import list_versions
 
 EXPERIMENT_PREFIX = "movierec-"
@@ -59,16 +59,6 @@ class RegistryVersion:
     reason: str
     created: datetime | None
     run_id: str | None
-
-
-def _sqlite_file(uri: str) -> Path | None:
-    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
-
-
-def store_exists(uri: str) -> bool:
-    """Whether there is anything to read (an embedded store's file exists; servers: yes)."""
-    path = _sqlite_file(uri)
-    return path is None or path.is_file()
 
 
 def _client(uri: str) -> Any:

@@ -47,13 +47,14 @@ def resolve_tracking_uri(uri: str | None = None) -> str:
     return chosen
 
 
-def registry_exists(uri: str | None = None) -> bool:
+def store_exists(uri: str | None = None) -> bool:
     """Whether the store ``uri`` (as :func:`resolve_tracking_uri`) can hold a registered
     model yet: a server URI always, a SQLite URI only when its file exists and is not empty.
 
-    Code that only reads the registry checks this first, because opening a missing (or
-    empty) SQLite file creates the database's tables, and two processes doing so at once
-    race through MLflow's schema migration ("table _alembic_tmp_... already exists").
+    Code that only reads the store (runs or registry) checks this first, because opening a
+    missing (or empty) SQLite file creates the database's tables: reading would write, and
+    two processes doing so at once race through MLflow's schema migration ("table
+    _alembic_tmp_... already exists").
     """
     resolved = resolve_tracking_uri(uri)
     if resolved.startswith("sqlite:///"):

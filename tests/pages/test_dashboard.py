@@ -43,6 +43,15 @@ def test_empty_project_says_nothing_yet_and_creates_no_store(tmp_path: Path) -> 
     assert "http://" not in page and "https://" not in page  # nothing fetched from outside
 
 
+def test_an_empty_store_file_is_read_as_no_runs_and_left_empty(tmp_path: Path) -> None:
+    """An empty mlflow.db has no tables: opening it would create them (a read that writes)."""
+    (tmp_path / "mlflow.db").touch()
+    code, out = report(tmp_path)
+    assert code == 0, out
+    assert "No pipeline runs yet" in (tmp_path / "reports" / "index.html").read_text()
+    assert (tmp_path / "mlflow.db").stat().st_size == 0
+
+
 def test_out_option_writes_elsewhere(tmp_path: Path) -> None:
     code, out = report(tmp_path, "--out", str(tmp_path / "site"))
     assert code == 0, out
